@@ -1,0 +1,79 @@
+# lua-ims build. `make` builds build/ims/core.so; `make test` is the README's test command.
+# Mandatory flags live outside CFLAGS/LDFLAGS so `make CFLAGS=...` cannot drop them.
+LUA        ?= lua5.4
+PKG_CONFIG ?= pkg-config
+PREFIX     ?= /usr/local
+BUILD      ?= build
+
+LUA_CFLAGS  := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
+CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
+SSL_LIBS    := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+
+CFLAGS  ?= -O2 -g
+LDFLAGS ?=
+WARN        = -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
+ALL_CFLAGS  = $(WARN) -fPIC $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS)
+LIBFLAG     = -shared
+
+SRC  := $(wildcard src/*.c)
+HDR  := $(wildcard src/*.h)
+CORE := $(BUILD)/ims/core.so
+
+.PHONY: all build test demo lint valgrind asan install uninstall clean rock deps
+
+all build: $(CORE)
+
+$(CORE): $(SRC) $(HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(LDFLAGS) $(CURL_LIBS) $(SSL_LIBS)
+
+deps:
+	scripts/deps test
+
+# The README's test command: installs what is missing, builds, starts a real Glance on the
+# loopback, runs every spec, stops Glance. Ends with "N passed, N failed".
+test:
+	scripts/test
+
+lint: deps
+	luacheck --no-color lua spec examples
+	$(MAKE) -B $(CORE) BUILD=$(BUILD)/lint CFLAGS='-O2 -g -Werror'
+
+# The whole suite under valgrind (nodelete keeps libcurl's globals from looking lost at dlclose).
+valgrind:
+	scripts/deps test
+	$(MAKE) $(BUILD)/valgrind/ims/core.so BUILD=$(BUILD)/valgrind CFLAGS='-O1 -g' LDFLAGS='-Wl,-z,nodelete'
+	IMS_TEST_CPATH=$(BUILD)/valgrind/?.so \
+	IMS_TEST_WRAP='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect' \
+	scripts/test
+
+asan:
+	scripts/deps test
+	$(MAKE) $(BUILD)/asan/ims/core.so BUILD=$(BUILD)/asan \
+	  CFLAGS='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
+	  LDFLAGS='-fsanitize=address,undefined -Wl,-z,nodelete'
+	IMS_TEST_CPATH=$(BUILD)/asan/?.so \
+	IMS_TEST_PRELOAD="$$($(CC) -print-file-name=libasan.so)" \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
+	scripts/test
+
+# Build and install the rock into ./lua_modules offline (Debian's luarocks), then load it.
+rock:
+	scripts/deps test
+	rm -rf lua_modules
+	LUAROCKS_CONFIG=$(CURDIR)/rockspec/luarocks-config.lua \
+	  luarocks --lua-version=5.4 make --tree=$(CURDIR)/lua_modules rockspec/ims-scm-1.rockspec
+	cd / && eval "$$(luarocks --lua-version=5.4 --tree=$(CURDIR)/lua_modules path)" && \
+	  $(LUA) -e 'local ims = require "ims"; print("loaded ims " .. ims._VERSION .. " from " .. package.searchpath("ims.core", package.cpath))'
+
+install: $(CORE)
+	install -d $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims $(DESTDIR)$(PREFIX)/share/lua/5.4/ims
+	install -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims/core.so
+	install -m 0644 lua/ims/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims $(DESTDIR)$(PREFIX)/share/lua/5.4/ims
+
+clean:
+	rm -rf $(BUILD) lua_modules ims src/*.o

@@ -1,0 +1,151 @@
+/* luaopen_ims_core: the ims.core module table (see docs/core.md). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "ims_core.h"
+#include "session.h"
+
+#define IMS_CORE_VERSION "0.1.0"
+
+/* libcurl has no code -> name function; these are the codes a transfer can end with. */
+const char *ims_curl_code_name(CURLcode code) {
+  switch (code) {
+    case CURLE_OK: return "OK";
+    case CURLE_UNSUPPORTED_PROTOCOL: return "UNSUPPORTED_PROTOCOL";
+    case CURLE_URL_MALFORMAT: return "URL_MALFORMAT";
+    case CURLE_COULDNT_RESOLVE_PROXY: return "COULDNT_RESOLVE_PROXY";
+    case CURLE_COULDNT_RESOLVE_HOST: return "COULDNT_RESOLVE_HOST";
+    case CURLE_COULDNT_CONNECT: return "COULDNT_CONNECT";
+    case CURLE_WEIRD_SERVER_REPLY: return "WEIRD_SERVER_REPLY";
+    case CURLE_HTTP2: return "HTTP2";
+    case CURLE_PARTIAL_FILE: return "PARTIAL_FILE";
+    case CURLE_HTTP_RETURNED_ERROR: return "HTTP_RETURNED_ERROR";
+    case CURLE_WRITE_ERROR: return "WRITE_ERROR";
+    case CURLE_UPLOAD_FAILED: return "UPLOAD_FAILED";
+    case CURLE_READ_ERROR: return "READ_ERROR";
+    case CURLE_OUT_OF_MEMORY: return "OUT_OF_MEMORY";
+    case CURLE_OPERATION_TIMEDOUT: return "OPERATION_TIMEDOUT";
+    case CURLE_RANGE_ERROR: return "RANGE_ERROR";
+    case CURLE_SSL_CONNECT_ERROR: return "SSL_CONNECT_ERROR";
+    case CURLE_ABORTED_BY_CALLBACK: return "ABORTED_BY_CALLBACK";
+    case CURLE_TOO_MANY_REDIRECTS: return "TOO_MANY_REDIRECTS";
+    case CURLE_GOT_NOTHING: return "GOT_NOTHING";
+    case CURLE_SEND_ERROR: return "SEND_ERROR";
+    case CURLE_RECV_ERROR: return "RECV_ERROR";
+    case CURLE_SSL_CERTPROBLEM: return "SSL_CERTPROBLEM";
+    case CURLE_SSL_CIPHER: return "SSL_CIPHER";
+    case CURLE_PEER_FAILED_VERIFICATION: return "PEER_FAILED_VERIFICATION";
+    case CURLE_BAD_CONTENT_ENCODING: return "BAD_CONTENT_ENCODING";
+    case CURLE_SEND_FAIL_REWIND: return "SEND_FAIL_REWIND";
+    case CURLE_SSL_CACERT_BADFILE: return "SSL_CACERT_BADFILE";
+    case CURLE_HTTP2_STREAM: return "HTTP2_STREAM";
+    case CURLE_HTTP3: return "HTTP3";
+    case CURLE_PROXY: return "PROXY";
+    default: return "CURL_ERROR";
+  }
+}
+
+static int l_version(lua_State *L) {
+  lua_pushfstring(L, "ims.core " IMS_CORE_VERSION " %s", curl_version());
+  return 1;
+}
+
+static void digests_from_list(lua_State *L, int idx, ims_digests *ds, const char *fn) {
+  char err[128];
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, idx);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_geti(L, idx, i) != LUA_TSTRING) {
+      ims_digests_free(ds);
+      luaL_error(L, "%s: digest names must be strings", fn);
+    }
+    if (ims_digests_add(ds, lua_tostring(L, -1), err, sizeof err)) {
+      ims_digests_free(ds);
+      luaL_error(L, "%s: %s", fn, err);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* core.digest(name, data) -> hex */
+static int l_digest(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checkstring(L, 1);
+  const char *data = luaL_checklstring(L, 2, &len);
+  char err[128], hex[129];
+  ims_digests ds = {0};
+  if (ims_digests_add(&ds, name, err, sizeof err)) return luaL_error(L, "ims.core.digest: %s", err);
+  ims_digests_update(&ds, data, len);
+  int rc = ims_digests_hex(&ds, 0, hex);
+  ims_digests_free(&ds);
+  if (rc) return luaL_error(L, "ims.core.digest: digest failed");
+  lua_pushstring(L, hex);
+  return 1;
+}
+
+/* core.file_digests(path, names) -> {name = hex, bytes = n} | nil, msg. Used to verify files
+ * already on disk (an upload's source, a resumed download) in constant memory. */
+static int l_file_digests(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  ims_digests ds = {0};
+  digests_from_list(L, 2, &ds, "ims.core.file_digests");
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    ims_digests_free(&ds);
+    luaL_pushfail(L);
+    lua_pushfstring(L, "cannot read %s: %s", path, strerror(errno));
+    return 2;
+  }
+  char buf[1 << 16];
+  size_t n;
+  lua_Integer total = 0;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+    ims_digests_update(&ds, buf, n);
+    total += (lua_Integer)n;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  char hex[129];
+  const char *names[IMS_MAX_DIGESTS];
+  char hexes[IMS_MAX_DIGESTS][129];
+  int count = ds.n;
+  for (int i = 0; i < count; i++) {
+    names[i] = ds.names[i];
+    if (ims_digests_hex(&ds, i, hex)) bad = 1;
+    memcpy(hexes[i], hex, sizeof hex);
+  }
+  ims_digests_free(&ds); /* nothing allocated is left when the pushes below run */
+  if (bad) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "cannot read %s", path);
+    return 2;
+  }
+  lua_createtable(L, 0, count + 1);
+  for (int i = 0; i < count; i++) {
+    lua_pushstring(L, hexes[i]);
+    lua_setfield(L, -2, names[i]);
+  }
+  lua_pushinteger(L, total);
+  lua_setfield(L, -2, "bytes");
+  return 1;
+}
+
+int luaopen_ims_core(lua_State *L) {
+  static int curl_ready = 0;
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return luaL_error(L, "ims.core: curl_global_init failed");
+    curl_ready = 1;
+  }
+  static const luaL_Reg funcs[] = {{"session", ims_session_new}, {"version", l_version},
+                                   {"digest", l_digest},         {"file_digests", l_file_digests},
+                                   {NULL, NULL}};
+  ims_session_open(L);
+  luaL_newlib(L, funcs);
+  lua_pushliteral(L, IMS_CORE_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  return 1;
+}

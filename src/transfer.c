@@ -1,0 +1,325 @@
+/* libcurl callbacks of one request: bodies in, bodies out, headers, progress.
+ *
+ * Every call into Lua from here goes through lua_pcall on a small C trampoline, so nothing
+ * that can raise (string creation, the user's function) runs outside a protected call and
+ * no Lua error ever unwinds through libcurl. A raised error is parked in t->err_slot and the
+ * transfer is aborted; ims.Session:request re-raises it once libcurl has returned. */
+#include "session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+int ims_buf_add(ims_buf *b, const char *p, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *np = realloc(b->p, cap);
+    if (!np) return -1;
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+  return 0;
+}
+
+void ims_buf_free(ims_buf *b) {
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+void ims_transfer_release(ims_transfer *t) {
+  if (t->in) fclose(t->in);
+  t->in = NULL;
+  if (t->fd >= 0) close(t->fd);
+  t->fd = -1;
+  curl_slist_free_all(t->slist);
+  t->slist = NULL;
+  ims_digests_free(&t->up);
+  ims_digests_free(&t->down);
+  /* keep small buffers for the next request, give big ones back */
+  if (t->resp.cap > (1u << 20)) ims_buf_free(&t->resp);
+  t->resp.len = t->headers.len = t->reason.len = 0;
+}
+
+static int stop(ims_transfer *t, const char *code, const char *msg) {
+  t->abort_code = code;
+  snprintf(t->abort_msg, sizeof t->abort_msg, "%s", msg);
+  return -1;
+}
+
+/* After a lua_pcall of a callback that returned (ok, msg): park errors, honour nil/false, msg. */
+static int callback_result(ims_transfer *t, int status, const char *what) {
+  lua_State *L = t->L;
+  if (status != LUA_OK) {
+    lua_replace(L, t->err_slot);
+    t->raised = 1;
+    t->abort_code = "ABORTED_BY_CALLBACK";
+    return -1;
+  }
+  int abort = lua_type(L, -2) == LUA_TBOOLEAN ? !lua_toboolean(L, -2)
+                                              : (lua_isnil(L, -2) && lua_type(L, -1) == LUA_TSTRING);
+  if (abort) {
+    char msg[sizeof t->abort_msg];
+    snprintf(msg, sizeof msg, "%s: %s", what,
+             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "aborted");
+    lua_pop(L, 2);
+    return stop(t, "ABORTED_BY_CALLBACK", msg);
+  }
+  lua_pop(L, 2);
+  return 0;
+}
+
+/* (fn, lightuserdata, len) -> fn(string of len bytes) */
+static int call_with_chunk(lua_State *L) {
+  const char *p = lua_touserdata(L, 2);
+  size_t n = (size_t)lua_tointeger(L, 3);
+  lua_settop(L, 1);
+  lua_pushlstring(L, p, n);
+  lua_call(L, 1, 2);
+  return 2;
+}
+
+/* (fn) -> fn() (two results) */
+static int call_plain(lua_State *L) {
+  lua_call(L, lua_gettop(L) - 1, 2);
+  return 2;
+}
+
+static int pcall_ready(ims_transfer *t) {
+  return lua_checkstack(t->L, 8) ? 0 : stop(t, "OUT_OF_MEMORY", "Lua stack overflow");
+}
+
+/* ---- request body ------------------------------------------------------------------------- */
+
+static int next_chunk(ims_transfer *t) {
+  lua_State *L = t->L;
+  if (pcall_ready(t)) return -1;
+  lua_pushcfunction(L, call_plain);
+  lua_pushvalue(L, t->reader_idx);
+  int st = lua_pcall(L, 1, 2, 0);
+  if (st == LUA_OK && lua_type(L, -2) == LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_replace(L, t->chunk_slot); /* pin it while libcurl copies it out */
+    t->chunk = lua_tolstring(L, t->chunk_slot, &t->chunk_len);
+    t->chunk_pos = 0;
+    return 0;
+  }
+  if (st == LUA_OK && lua_isnil(L, -2) && lua_isnil(L, -1)) { /* end of body */
+    lua_pop(L, 2);
+    t->reader_done = 1;
+    return 0;
+  }
+  if (st == LUA_OK && !lua_isnil(L, -2)) {
+    lua_pop(L, 2);
+    return stop(t, "ABORTED_BY_CALLBACK", "body_reader must return a string or nil");
+  }
+  return callback_result(t, st, "body_reader");
+}
+
+size_t ims_cb_read(char *buf, size_t size, size_t nitems, void *ud) {
+  ims_transfer *t = ud;
+  size_t cap = size * nitems, n = 0;
+  if (t->in) {
+    n = fread(buf, 1, cap, t->in);
+    if (n == 0 && ferror(t->in)) {
+      stop(t, "FILE", "cannot read body_file");
+      return CURL_READFUNC_ABORT;
+    }
+  } else if (t->reader_idx) {
+    while (t->chunk_pos >= t->chunk_len && !t->reader_done)
+      if (next_chunk(t)) return CURL_READFUNC_ABORT;
+    if (!t->reader_done) {
+      n = t->chunk_len - t->chunk_pos;
+      if (n > cap) n = cap;
+      memcpy(buf, t->chunk + t->chunk_pos, n);
+      t->chunk_pos += n;
+    }
+  }
+  if (t->in_size >= 0 && (n ? t->uploaded + (curl_off_t)n > t->in_size : t->uploaded < t->in_size)) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "request body %s its declared size %" CURL_FORMAT_CURL_OFF_T,
+             n ? "exceeds" : "ended before", t->in_size);
+    stop(t, "BODY_SIZE", msg);
+    return CURL_READFUNC_ABORT;
+  }
+  ims_digests_update(&t->up, buf, n);
+  t->uploaded += (curl_off_t)n;
+  return n;
+}
+
+/* libcurl rewinds a body to resend it (a kept-alive connection that turned out closed). */
+int ims_cb_seek(void *ud, curl_off_t offset, int origin) {
+  ims_transfer *t = ud;
+  if (!t->in || origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_CANTSEEK;
+  if (fseeko(t->in, 0, SEEK_SET) != 0 || ims_digests_reset(&t->up) != 0) return CURL_SEEKFUNC_FAIL;
+  t->uploaded = 0;
+  return CURL_SEEKFUNC_OK;
+}
+
+/* ---- response ----------------------------------------------------------------------------- */
+
+size_t ims_cb_header(char *data, size_t size, size_t nitems, void *ud) {
+  ims_transfer *t = ud;
+  size_t n = size * nitems, end = n;
+  while (end > 0 && (data[end - 1] == '\r' || data[end - 1] == '\n')) end--;
+  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) { /* a new block: 1xx blocks are replaced */
+    size_t i = 5;
+    t->headers.len = t->reason.len = 0;
+    t->status = 0;
+    while (i < end && data[i] != ' ') i++;
+    while (i < end && data[i] == ' ') i++;
+    while (i < end && data[i] >= '0' && data[i] <= '9') t->status = t->status * 10 + (data[i++] - '0');
+    while (i < end && data[i] == ' ') i++;
+    if (ims_buf_add(&t->reason, data + i, end - i)) return stop(t, "OUT_OF_MEMORY", "out of memory"), 0;
+    return n;
+  }
+  if (end == 0) return n;
+  if (ims_buf_add(&t->headers, data, end) || ims_buf_add(&t->headers, "\n", 1))
+    return stop(t, "OUT_OF_MEMORY", "out of memory"), 0;
+  return n;
+}
+
+static int is_2xx(int status) { return status >= 200 && status <= 299; }
+
+/* Value of a header of the current block (case-insensitive name), copied into out. */
+static int header_value(ims_transfer *t, const char *name, char *out, size_t outlen) {
+  size_t nl = strlen(name);
+  const char *p = t->headers.p, *e = p ? p + t->headers.len : NULL;
+  while (p && p < e) {
+    const char *eol = memchr(p, '\n', (size_t)(e - p));
+    if (!eol) eol = e;
+    if ((size_t)(eol - p) > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
+      const char *v = p + nl + 1;
+      while (v < eol && (*v == ' ' || *v == '\t')) v++;
+      size_t vl = (size_t)(eol - v) < outlen - 1 ? (size_t)(eol - v) : outlen - 1;
+      memcpy(out, v, vl);
+      out[vl] = '\0';
+      return 0;
+    }
+    p = eol + 1;
+  }
+  return -1;
+}
+
+/* A resumed download: a 206 must start where the file ends; a 200 restarts from byte 0. */
+static int check_range(ims_transfer *t) {
+  t->range_checked = 1;
+  if (t->range_from <= 0) return 0;
+  if (t->status == 206) {
+    char v[128];
+    long long first = -1;
+    if (header_value(t, "content-range", v, sizeof v) == 0) sscanf(v, "bytes %lld-", &first);
+    if (first != (long long)t->range_from) {
+      char msg[200];
+      snprintf(msg, sizeof msg, "server resumed at byte %lld, expected %lld", first,
+               (long long)t->range_from);
+      return stop(t, "RANGE_MISMATCH", msg);
+    }
+    return 0;
+  }
+  t->restarted = 1;
+  return ims_digests_reset(&t->down) ? stop(t, "OUT_OF_MEMORY", "digest reset failed") : 0;
+}
+
+int ims_open_sink(ims_transfer *t) {
+  off_t start = t->status == 206 ? (off_t)t->range_from : 0;
+  char msg[256];
+  t->sink_opened = 1;
+  t->fd = open(t->sink_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (t->fd < 0 || ftruncate(t->fd, start) != 0 || lseek(t->fd, start, SEEK_SET) < 0) {
+    snprintf(msg, sizeof msg, "cannot write %s: %s", t->sink_path, strerror(errno));
+    return stop(t, "FILE", msg);
+  }
+  return 0;
+}
+
+size_t ims_cb_write(char *data, size_t size, size_t nmemb, void *ud) {
+  ims_transfer *t = ud;
+  size_t n = size * nmemb;
+  int streaming = t->sink_idx || t->sink_path;
+  if (!streaming || !is_2xx(t->status)) {
+    size_t keep = n;
+    if (streaming && t->resp.len + keep > t->max_error_body)
+      keep = t->resp.len < t->max_error_body ? t->max_error_body - t->resp.len : 0;
+    if (keep && ims_buf_add(&t->resp, data, keep)) return stop(t, "OUT_OF_MEMORY", "out of memory"), 0;
+    return n;
+  }
+  if (!t->range_checked && check_range(t)) return 0;
+  if (t->sink_path && !t->sink_opened && ims_open_sink(t)) return 0;
+  ims_digests_update(&t->down, data, n);
+  t->downloaded += (curl_off_t)n;
+  if (t->fd >= 0) {
+    for (size_t done = 0; done < n;) {
+      ssize_t w = write(t->fd, data + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot write %s: %s", t->sink_path, strerror(errno));
+        return stop(t, "FILE", msg), 0;
+      }
+      done += (size_t)w;
+    }
+    return n;
+  }
+  if (pcall_ready(t)) return 0;
+  lua_pushcfunction(t->L, call_with_chunk);
+  lua_pushvalue(t->L, t->sink_idx);
+  lua_pushlightuserdata(t->L, data);
+  lua_pushinteger(t->L, (lua_Integer)n);
+  return callback_result(t, lua_pcall(t->L, 3, 2, 0), "sink") ? 0 : n;
+}
+
+/* ---- progress ----------------------------------------------------------------------------- */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Calls progress(dl_now, dl_total, ul_now, ul_total); final = once, with the end counts. */
+int ims_progress_call(ims_transfer *t, int final) {
+  lua_State *L = t->L;
+  curl_off_t dl = t->downloaded, ul = final ? t->uploaded : t->cur_ul;
+  curl_off_t dlt = t->cur_dlt, ult = t->cur_ult;
+  if (final) {
+    if (dlt < dl) dlt = dl;
+    if (ult < ul) ult = ul;
+  }
+  if (pcall_ready(t)) return -1;
+  lua_pushcfunction(L, call_plain);
+  lua_pushvalue(L, t->progress_idx);
+  lua_pushinteger(L, (lua_Integer)dl);
+  lua_pushinteger(L, (lua_Integer)dlt);
+  lua_pushinteger(L, (lua_Integer)ul);
+  lua_pushinteger(L, (lua_Integer)ult);
+  return callback_result(t, lua_pcall(L, 5, 2, 0), "progress");
+}
+
+int ims_cb_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow) {
+  ims_transfer *t = ud;
+  (void)dlnow;
+  if (!t->progress_idx) return 0;
+  /* the download total is only meaningful for the body we keep (not a 1xx/error body) */
+  t->cur_dlt = is_2xx(t->status) ? dltotal : 0;
+  t->cur_ul = ulnow;
+  t->cur_ult = ultotal;
+  if (t->downloaded == t->p_dl && ulnow == t->p_ul) return 0;
+  double now = now_s();
+  if (now - t->progress_last < 0.05) return 0; /* ~20 calls a second at most */
+  t->progress_last = now;
+  t->p_dl = t->downloaded;
+  t->p_ul = ulnow;
+  return ims_progress_call(t, 0) ? 1 : 0;
+}
