@@ -36,6 +36,10 @@ deps:
 test:
 	scripts/test
 
+# The README's demo command: a whole workflow against a local Glance.
+demo:
+	scripts/demo
+
 lint: deps
 	luacheck --no-color lua spec examples
 	$(MAKE) -B $(CORE) BUILD=$(BUILD)/lint CFLAGS='-O2 -g -Werror'

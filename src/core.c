@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 
@@ -133,6 +134,24 @@ static int l_file_digests(lua_State *L) {
   return 1;
 }
 
+/* core.sleep(seconds): for backoff and rate limiting without a busy loop. */
+static int l_sleep(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  if (s > 0) {
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  }
+  return 0;
+}
+
+/* core.now() -> monotonic seconds (deadlines must not jump with the wall clock). */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+  return 1;
+}
+
 int luaopen_ims_core(lua_State *L) {
   static int curl_ready = 0;
   if (!curl_ready) {
@@ -142,6 +161,7 @@ int luaopen_ims_core(lua_State *L) {
   }
   static const luaL_Reg funcs[] = {{"session", ims_session_new}, {"version", l_version},
                                    {"digest", l_digest},         {"file_digests", l_file_digests},
+                                   {"sleep", l_sleep},           {"now", l_now},
                                    {NULL, NULL}};
   ims_session_open(L);
   luaL_newlib(L, funcs);

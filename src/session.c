@@ -429,6 +429,9 @@ static int l_request(lua_State *L) {
   t->progress_last = 0;
   t->p_dl = t->p_ul = t->cur_ul = t->cur_dlt = t->cur_ult = 0;
   t->max_error_body = 65536;
+  t->stall_s = s->stall_s;
+  t->last_move = 0;
+  t->moved = 0;
 
   check_keys(L, 2, REQ_FN, REQ_KEYS);
   if (!opt_field(L, 2, REQ_FN, "method", LUA_TSTRING, "a string")) {
@@ -536,10 +539,6 @@ static int l_request(lua_State *L) {
   SETOPT(CURLOPT_BUFFERSIZE, 512L * 1024);
   SETOPT(CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
   SETOPT(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
-  if (s->stall_s > 0) {
-    SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SETOPT(CURLOPT_LOW_SPEED_TIME, s->stall_s);
-  }
   if (timeout > 0) SETOPT(CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
   SETOPT(CURLOPT_SSL_VERIFYPEER, s->verify ? 1L : 0L);
   SETOPT(CURLOPT_SSL_VERIFYHOST, s->verify ? 2L : 0L);

@@ -55,6 +55,10 @@ typedef struct ims_transfer {
   ims_digests up, down;
   curl_off_t uploaded, downloaded;
 
+  long stall_s;      /* abort when no byte moved for this long (0: never) */
+  double last_move;  /* when a byte last moved */
+  curl_off_t moved;  /* bytes moved either way, as libcurl counts them */
+
   int progress_idx;  /* stack index of the progress function, 0 when none */
   double progress_last;
   curl_off_t p_dl, p_ul;            /* counts last reported */

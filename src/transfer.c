@@ -309,14 +309,24 @@ int ims_progress_call(ims_transfer *t, int final) {
 int ims_cb_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                     curl_off_t ulnow) {
   ims_transfer *t = ud;
-  (void)dlnow;
+  /* libcurl's low-speed limit averages over seconds, so a burst hides a stall: watch for
+   * "no byte moved for stall_s" ourselves (libcurl calls this at least once a second) */
+  double now = now_s();
+  if (dlnow + ulnow != t->moved || t->last_move == 0) {
+    t->moved = dlnow + ulnow;
+    t->last_move = now;
+  } else if (t->stall_s > 0 && now - t->last_move >= (double)t->stall_s) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "Stalled: no data moved for %ld seconds", t->stall_s);
+    stop(t, "OPERATION_TIMEDOUT", msg);
+    return 1;
+  }
   if (!t->progress_idx) return 0;
   /* the download total is only meaningful for the body we keep (not a 1xx/error body) */
   t->cur_dlt = is_2xx(t->status) ? dltotal : 0;
   t->cur_ul = ulnow;
   t->cur_ult = ultotal;
   if (t->downloaded == t->p_dl && ulnow == t->p_ul) return 0;
-  double now = now_s();
   if (now - t->progress_last < 0.05) return 0; /* ~20 calls a second at most */
   t->progress_last = now;
   t->p_dl = t->downloaded;

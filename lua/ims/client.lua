@@ -1,0 +1,250 @@
+-- The client: options, authentication headers, and `request`, the one path every API call
+-- takes (URL -> headers -> ims.core -> status check -> JSON decode -> ims.Error).
+local core = require "ims.core"
+local errors = require "ims.errors"
+local images = require "ims.images"
+local json = require "ims.json"
+local url = require "ims.url"
+local validate = require "ims.validate"
+
+local M = {}
+
+local VERSION = "0.1.0"
+M.VERSION = VERSION
+
+local Client = {}
+Client.__index = Client
+Client.__name = "ims.Client"
+
+local OPTIONS = {
+  endpoint = "string", region = "string", interface = "string", project_id = "string",
+  auth = "table", headers = "table", timeout = "number", connect_timeout = "number",
+  stall_timeout = "number", retry = "any", rate_limit = "number", verify = "boolean",
+  ca_file = "string", proxy = "string", user_agent = "string", log = "function",
+}
+local RETRY = { attempts = "integer", base_delay = "number", max_delay = "number" }
+local AUTH_TOKEN = { token = { type = "string", required = true } }
+
+local function check_auth(auth)
+  if auth.token ~= nil then
+    return validate.options("ims.new", auth, AUTH_TOKEN, 4)
+  end
+  if auth.ak ~= nil or auth.sk ~= nil then
+    error("ims.new: option 'auth': AK/SK signing is not available in this release yet", 4)
+  end
+  if auth.auth_url ~= nil or auth.password ~= nil then
+    error("ims.new: option 'auth': password (IAM/Keystone) authentication is not available in "
+      .. "this release yet", 4)
+  end
+  error("ims.new: option 'auth' must hold 'token' (or 'ak'/'sk', or 'auth_url'/'user'/'password')", 4)
+end
+
+function M.new(opts)
+  opts = validate.options("ims.new", opts, OPTIONS)
+  local endpoint = opts.endpoint
+  if not endpoint and opts.region then
+    endpoint = "https://ims." .. opts.region .. ".myhuaweicloud.com"
+  end
+  if not endpoint then error("ims.new: missing required field 'endpoint' (or 'region')", 2) end
+  local parsed = url.parse(endpoint)
+  if not parsed or (parsed.scheme ~= "http" and parsed.scheme ~= "https") or parsed.query then
+    error("ims.new: option 'endpoint' must be an http(s) URL without a query (got '"
+      .. endpoint .. "')", 2)
+  end
+  if parsed.userinfo then error("ims.new: option 'endpoint' must not hold credentials", 2) end
+  local retry = opts.retry
+  if retry == nil then
+    retry = { attempts = 4, base_delay = 0.5, max_delay = 30 }
+  elseif retry ~= false then
+    if type(retry) ~= "table" then
+      error("ims.new: option 'retry' must be a table or false (got " .. type(retry) .. ")", 2)
+    end
+    retry = validate.options("ims.new: retry", retry, RETRY)
+    retry.attempts = retry.attempts or 4
+    retry.base_delay = retry.base_delay or 0.5
+    retry.max_delay = retry.max_delay or 30
+    if retry.attempts < 1 then error("ims.new: option 'retry.attempts' must be >= 1", 2) end
+  end
+  local auth = opts.auth and check_auth(opts.auth)
+  local headers = {}
+  for k, v in pairs(opts.headers or {}) do
+    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
+      error("ims.new: option 'headers' must map header names to strings", 2)
+    end
+    headers[k] = tostring(v)
+  end
+  if opts.rate_limit and opts.rate_limit <= 0 then
+    error("ims.new: option 'rate_limit' must be > 0 requests per second", 2)
+  end
+  local user_agent = opts.user_agent or ("lua-ims/" .. VERSION)
+  local self = setmetatable({
+    endpoint = endpoint:gsub("/+$", ""),
+    project_id = opts.project_id,
+    _auth = auth,
+    _headers = headers,
+    _timeout = opts.timeout or 60,
+    _retry = retry,
+    _log = opts.log,
+    _rate = opts.rate_limit and { rate = opts.rate_limit, tokens = 1, at = core.now() },
+    _session = core.session {
+      connect_timeout = opts.connect_timeout or 10,
+      stall_timeout = opts.stall_timeout or 60,
+      verify = opts.verify ~= false,
+      ca_file = opts.ca_file,
+      proxy = opts.proxy,
+      user_agent = user_agent,
+    },
+  }, Client)
+  self.images = images.new(self)
+  return self
+end
+
+-- Raises when the client was closed; level points at the caller of the public function.
+function Client:check_open(fname)
+  if not self._session then error(fname .. ": the client is closed", 3) end
+end
+
+function Client:close()
+  if self._session then
+    self._session:close()
+    self._session = nil
+  end
+  return true
+end
+Client.__close = Client.close
+
+function Client:__tostring()
+  return "ims.Client (" .. self.endpoint .. (self._session and ")" or ", closed)")
+end
+
+-- Absolute URL for an already escaped path ("/v2/images/ID") and an optional query table.
+function Client:url(path, query)
+  local q = url.query(query)
+  return self.endpoint .. path .. (q ~= "" and ("?" .. q) or "")
+end
+
+-- Token bucket shared by every request of this client.
+local function take_token(self)
+  local b = self._rate
+  if not b then return end
+  local now = core.now()
+  b.tokens = math.min(1, b.tokens + (now - b.at) * b.rate)
+  b.at = now
+  if b.tokens < 1 then
+    core.sleep((1 - b.tokens) / b.rate)
+    b.at = core.now()
+    b.tokens = 1
+  end
+  b.tokens = b.tokens - 1
+end
+
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
+-- Failures where the server cannot have acted on the request.
+local NOT_SENT = { COULDNT_CONNECT = true, COULDNT_RESOLVE_HOST = true }
+
+local function retry_after(res)
+  local v = res and res.headers and res.headers["retry-after"]
+  local n = v and tonumber(v)
+  return n and n >= 0 and n or nil
+end
+
+-- Whether attempt `attempt` of `req` that failed with (res, terr) may be retried.
+local function may_retry(req, res, terr)
+  if req.body_reader then return false end -- a reader cannot be rewound
+  if req.sink and (res or terr).downloaded > 0 then return false end -- bytes already delivered
+  if terr then
+    if NOT_SENT[terr.code] then return true end
+    return IDEMPOTENT[req.method] and errors.from_transport(terr).retryable or false
+  end
+  local s = res.status
+  if s == 429 then return true end
+  if s == 503 and not IDEMPOTENT[req.method] then return true end
+  return IDEMPOTENT[req.method] and (s == 500 or s == 502 or s == 503 or s == 504) or false
+end
+
+local function log(self, req, res, terr, attempt, t0)
+  if not self._log then return end
+  local h = res and res.headers or {}
+  self._log {
+    method = req.method, url = url.redact(req.url), status = res and res.status,
+    error = terr and terr.code, ms = math.floor((core.now() - t0) * 1000 + 0.5),
+    attempt = attempt, request_id = h["x-request-id"] or h["x-openstack-request-id"],
+    uploaded = (res or terr).uploaded, downloaded = (res or terr).downloaded,
+  }
+end
+
+local function expected(spec, status)
+  local e = spec.expect
+  if type(e) == "number" then return status == e end
+  for _, s in ipairs(e) do if s == status then return true end end
+  return false
+end
+
+local CORE_KEYS = {
+  "body", "body_file", "body_reader", "body_size", "sink", "sink_file", "append",
+  "upload_digests", "download_digests", "progress",
+}
+
+-- One API call. spec: method, path (escaped) or url, query, headers, json (value to send),
+-- body/body_file/body_reader/body_size, sink/sink_file/append, digests, progress,
+-- expect (status or list), transfer (true: no total timeout; stalls end it instead).
+-- Returns the core response with `json` decoded for JSON bodies, or nil, ims.Error.
+function Client:request(spec)
+  local method = spec.method or "GET"
+  local full = spec.url or self:url(spec.path, spec.query)
+  -- keyed by lower-case name so a later layer replaces an earlier one whatever its case
+  local merged = { accept = { "Accept", "application/json" } }
+  local function set(k, v) merged[k:lower()] = { k, v } end
+  for k, v in pairs(self._headers) do set(k, v) end
+  if self._auth and self._auth.token then set("X-Auth-Token", self._auth.token) end
+  local req = { method = method, url = full }
+  for _, k in ipairs(CORE_KEYS) do req[k] = spec[k] end
+  if spec.json ~= nil then
+    req.body = json.encode(spec.json)
+    set("Content-Type", spec.content_type or "application/json")
+  elseif spec.content_type then
+    set("Content-Type", spec.content_type)
+  end
+  for k, v in pairs(spec.headers or {}) do set(k, v) end
+  local headers = {}
+  for _, kv in pairs(merged) do headers[kv[1]] = kv[2] end
+  req.headers = headers
+  local deadline = core.now() + self._timeout
+  if not spec.transfer then req.timeout = self._timeout end
+
+  local retry = self._retry
+  local attempts = retry and retry.attempts or 1
+  local res, terr
+  for attempt = 1, attempts do
+    take_token(self)
+    local t0 = core.now()
+    res, terr = self._session:request(req)
+    log(self, req, res, terr, attempt, t0)
+    local ok = res and expected(spec, res.status)
+    if ok or attempt == attempts or not may_retry(req, res, terr) then break end
+    local delay = math.min(retry.max_delay, retry.base_delay * 2 ^ (attempt - 1)) * math.random()
+    delay = math.max(delay, retry_after(res) or 0)
+    if core.now() + delay >= deadline then break end
+    core.sleep(delay)
+    if not spec.transfer then req.timeout = math.max(0.001, deadline - core.now()) end
+  end
+  if not res then return nil, errors.from_transport(terr, method, full) end
+  if not expected(spec, res.status) then
+    local err = errors.from_response(res, method, full)
+    if res.status == 401 then err.kind = "auth" end
+    return nil, err
+  end
+  local ctype = res.headers["content-type"] or ""
+  if res.body and res.body ~= "" and ctype:find("json", 1, true) then
+    local value, msg = json.decode(res.body)
+    if value == nil then
+      return nil, errors.new { kind = "decode", status = res.status, method = method, url = full,
+        message = "invalid JSON in response: " .. tostring(msg), body = res.body:sub(1, 4096),
+        request_id = res.headers["x-request-id"] or res.headers["x-openstack-request-id"] }
+    end
+    res.json = value
+  end
+  return res
+end
+
+return M

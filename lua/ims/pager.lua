@@ -1,0 +1,66 @@
+-- Paging behind one shape: a page function returning (items) / (nil: done) / (false, err).
+-- Glance pages by following the top-level `next` link; `each` and `list` are built on it.
+local errors = require "ims.errors"
+local url = require "ims.url"
+
+local M = {}
+
+-- Glance v2: GET path?query, items under body[key], next page at body.next (relative link).
+function M.glance(client, path, query, key)
+  local next_url = client:url(path, query)
+  local seen = {}
+  return function()
+    if not next_url then return nil end
+    if seen[next_url] then
+      return false, errors.new { kind = "decode", method = "GET", url = next_url,
+        message = "pagination loop: the server repeated a next link" }
+    end
+    seen[next_url] = true
+    local res, err = client:request { url = next_url, expect = 200 }
+    if not res then return false, err end
+    local body = res.json
+    local items = type(body) == "table" and body[key]
+    if type(items) ~= "table" then
+      return false, errors.new { kind = "decode", status = res.status, method = "GET",
+        url = next_url, message = "response has no '" .. key .. "' list" }
+    end
+    next_url = #items > 0 and type(body.next) == "string" and url.resolve(client.endpoint, body.next)
+      or nil
+    return items
+  end
+end
+
+-- Lazy iterator over items of `pages`, wrapped by `wrap`; raises ims.Error on failure
+-- (a generic `for` has no other way to report one). Stops after `max` items when given.
+function M.each(pages, wrap, max)
+  local items, i, count = {}, 0, 0
+  return function()
+    if max and count >= max then return nil end
+    i = i + 1
+    while i > #items do
+      local page, err = pages()
+      if page == false then error(err, 2) end
+      if page == nil then return nil end
+      items, i = page, 1
+    end
+    count = count + 1
+    return wrap(items[i])
+  end
+end
+
+-- All items as one array, or nil, err.
+function M.list(pages, wrap, max)
+  local out = {}
+  while true do
+    local page, err = pages()
+    if page == false then return nil, err end
+    if page == nil then return out end
+    for _, item in ipairs(page) do
+      if max and #out >= max then return out end
+      out[#out + 1] = wrap(item)
+    end
+    if max and #out >= max then return out end
+  end
+end
+
+return M

@@ -1,0 +1,38 @@
+rockspec_format = "3.0"
+package = "ims"
+version = "scm-1"
+source = { url = "git+https://example.invalid/lua-ims.git" }
+description = {
+  summary = "Lua 5.4 SDK for Huawei Cloud IMS and OpenStack Glance v2, with a C core on libcurl",
+  detailed = [[
+    Streams image uploads and downloads in constant memory with digests computed on the fly,
+    pages listings, shares images between projects and reports failures as error objects.
+  ]],
+  license = "MIT",
+}
+dependencies = { "lua >= 5.4, < 5.5", "lua-cjson >= 2.1.0" }
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["ims.core"] = {
+      sources = { "src/core.c", "src/session.c", "src/transfer.c", "src/digest.c" },
+      libraries = { "curl", "crypto" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+    },
+    ["ims"] = "lua/ims/init.lua",
+    ["ims.client"] = "lua/ims/client.lua",
+    ["ims.images"] = "lua/ims/images.lua",
+    ["ims.pager"] = "lua/ims/pager.lua",
+    ["ims.errors"] = "lua/ims/errors.lua",
+    ["ims.json"] = "lua/ims/json.lua",
+    ["ims.url"] = "lua/ims/url.lua",
+    ["ims.validate"] = "lua/ims/validate.lua",
+  },
+  copy_directories = { "examples", "docs" },
+}

@@ -1,0 +1,137 @@
+-- The test environment `scripts/test` prepares, for specs: `local env = require "support.env"`.
+--   env.glance_url  IMS_TEST_GLANCE_URL  a real OpenStack Glance (scripts/glance)
+--   env.httpd_url   IMS_TEST_HTTPD_URL   the loopback test server (spec/support/httpd.py)
+--   env.tmp         IMS_TEST_TMP         a scratch directory, removed after the run
+-- Reading one of them raises when its variable is unset (run the specs with `make test`).
+local env = {}
+
+local vars = { glance_url = "IMS_TEST_GLANCE_URL", httpd_url = "IMS_TEST_HTTPD_URL",
+  tmp = "IMS_TEST_TMP" }
+
+setmetatable(env, { __index = function(_, key)
+  local var = vars[key]
+  if not var then return nil end
+  local v = os.getenv(var)
+  if v == nil or v == "" then
+    error(string.format("spec/support/env.lua: %s is not set; run `make test` (or scripts/test)",
+      var), 2)
+  end
+  return v
+end })
+
+env.project_a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+env.project_b = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+-- Headers that make Glance (no Keystone) treat the request as user-a in project_a or user-b in
+-- project_b.
+function env.identity_headers(who)
+  local project = ({ a = env.project_a, b = env.project_b })[who]
+  if not project then error("env.identity_headers: who must be \"a\" or \"b\"", 2) end
+  return {
+    ["X-Identity-Status"] = "Confirmed",
+    ["X-Project-Id"] = project,
+    ["X-User-Id"] = "user-" .. who,
+    ["X-Roles"] = "member,reader",
+  }
+end
+
+local counter = 0
+
+-- A fresh path in env.tmp ending in `name` (the file is not created).
+function env.tmpfile(name)
+  local dir = env.tmp
+  while true do
+    counter = counter + 1
+    local path = string.format("%s/%d-%06x-%s", dir, counter, math.random(0, 0xffffff), name or "tmp")
+    local f = io.open(path, "rb")
+    if not f then return path end
+    f:close()
+  end
+end
+
+-- Writes `nbytes` bytes from /dev/urandom to `path`, 1 MiB at a time.
+function env.write_random(path, nbytes)
+  local src = assert(io.open("/dev/urandom", "rb"))
+  local dst = assert(io.open(path, "wb"))
+  local left = nbytes
+  while left > 0 do
+    local chunk = assert(src:read(math.min(left, 1024 * 1024)))
+    assert(dst:write(chunk))
+    left = left - #chunk
+  end
+  src:close()
+  assert(dst:close())
+  return path
+end
+
+-- The whole content of a file (nil, msg when unreadable).
+function env.read(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+
+-- The /bytes/<n> pattern of spec/support/httpd.py: byte i = (i * 7 + i // 251) % 256, i counted
+-- from 0 in the whole resource. It repeats every 251 * 256 = 64256 bytes.
+local PERIOD = 251 * 256
+local period
+local function pattern_period()
+  if not period then
+    local parts, buf = {}, {}
+    for i = 0, PERIOD - 1 do
+      buf[#buf + 1] = (i * 7 + i // 251) % 256
+      if #buf == 4096 or i == PERIOD - 1 then
+        parts[#parts + 1] = string.char(table.unpack(buf))
+        buf = {}
+      end
+    end
+    period = table.concat(parts)
+  end
+  return period
+end
+
+-- What /bytes/<n> serves from offset `from` (default 0): bytes from .. n-1 of the pattern,
+-- i.e. the body of a `Range: bytes=<from>-` answer. Builds the string in memory.
+function env.pattern_bytes(n, from)
+  from = from or 0
+  if from >= n then return "" end
+  local p = pattern_period()
+  local off = from % PERIOD
+  local len = n - from
+  local reps = (off + len) // PERIOD + 1
+  return string.rep(p, reps):sub(off + 1, off + len)
+end
+
+-- Writes the n bytes of /bytes/<n> to `path` (one period in memory at a time).
+function env.pattern_file(path, n)
+  local p = pattern_period()
+  local f = assert(io.open(path, "wb"))
+  local left = n
+  while left > 0 do
+    local piece = left >= PERIOD and p or p:sub(1, left)
+    assert(f:write(piece))
+    left = left - #piece
+  end
+  assert(f:close())
+  return path
+end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function digest_file(tool, path)
+  local p = assert(io.popen(tool .. " -b -- " .. shell_quote(path) .. " 2>/dev/null"))
+  local out = p:read("a")
+  p:close()
+  local hex = out:match("^(%x+)")
+  if not hex then error(string.format("env: %s failed for %s", tool, path), 3) end
+  return hex
+end
+
+function env.sha512_file(path) return digest_file("sha512sum", path) end
+function env.md5_file(path) return digest_file("md5sum", path) end
+
+return env
