@@ -269,7 +269,7 @@ describe("client.images against Glance", function()
     local bad, berr = a.images:list { limit = 2, marker = "nope" }
     assert.is_nil(bad)
     assert.equal(400, berr.status)
-    assert.matches("marker", berr.message)
+    assert.matches("nope", berr.message)
 
     local q = new_image()
     local res, uerr = a:request { method = "PUT", path = "/v2/images/" .. q.id .. "/file",

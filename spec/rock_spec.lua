@@ -28,7 +28,7 @@ describe("rockspec", function()
       .. " rockspec/ims-scm-1.rockspec")
     assert.equal(0, rc, out)
     out, rc = sh("cd / && eval \"$(luarocks --lua-version=5.4 --tree=" .. tree .. " path)\" && "
-      .. "LUA_PATH_5_4= LUA_CPATH_5_4= lua5.4 -e 'local ims = require \"ims\"; "
+      .. "unset LUA_PATH_5_4 LUA_CPATH_5_4; lua5.4 -e 'local ims = require \"ims\"; "
       .. "print(ims._VERSION, package.searchpath(\"ims.core\", package.cpath), "
       .. "package.searchpath(\"ims\", package.path))'")
     assert.equal(0, rc, out)

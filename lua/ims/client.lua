@@ -27,7 +27,8 @@ local AUTH_TOKEN = { token = { type = "string", required = true } }
 
 local function check_auth(auth)
   if auth.token ~= nil then
-    return validate.options("ims.new", auth, AUTH_TOKEN, 4)
+    local checked = validate.options("ims.new", auth, AUTH_TOKEN, 4)
+    return checked
   end
   if auth.ak ~= nil or auth.sk ~= nil then
     error("ims.new: option 'auth': AK/SK signing is not available in this release yet", 4)

@@ -1,0 +1,211 @@
+-- ims.errors: the ims.Error object returned (as `nil, err`) by every runtime failure.
+-- One constructor per source (HTTP response, curl failure) so that every error carries the same
+-- fields, a redacted URL, and a message in the server's own words, whatever shape the server
+-- used for its body (IMS, API Gateway, Keystone, Glance JSON, or HTML/text).
+local json = require "ims.json"
+local url = require "ims.url"
+
+local M = {}
+
+local BODY_MAX = 4096
+
+local Error = { __name = "ims.Error" }
+M.Error = Error
+
+local function nonempty(s) return type(s) == "string" and s ~= "" and s or nil end
+
+-- "ims: GET https://x/v2/images/abc: 404 IMG.0027 Image not found (request 7c1)"
+function Error.__tostring(e)
+  local parts = {}
+  local function add(v)
+    if v ~= nil and v ~= "" then parts[#parts + 1] = tostring(v) end
+  end
+  -- http and transport speak for themselves (a status, a curl name); other kinds say what they are
+  if e.kind ~= "http" and e.kind ~= "transport" then add(e.kind) end
+  add(e.status)
+  add(e.code)
+  add(e.message)
+  if #parts == 0 then add(e.kind or "error") end
+  local rest = table.concat(parts, " ")
+  if e.request_id then rest = rest .. " (request " .. tostring(e.request_id) .. ")" end
+  local where = {}
+  if nonempty(e.method) then where[#where + 1] = e.method end
+  if nonempty(e.url) then where[#where + 1] = e.url end
+  if #where > 0 then return "ims: " .. table.concat(where, " ") .. ": " .. rest end
+  return "ims: " .. rest
+end
+
+-- Copies `fields` (any extra field is kept), redacts the URL, caps the body, makes `retryable`
+-- a boolean. Never stores headers: they may carry X-Auth-Token / X-Subject-Token.
+function M.new(fields)
+  local e = {}
+  for k, v in pairs(fields or {}) do e[k] = v end
+  e.headers = nil
+  e.url = url.redact(e.url)
+  if type(e.body) == "string" and #e.body > BODY_MAX then e.body = e.body:sub(1, BODY_MAX) end
+  e.retryable = e.retryable == true
+  return setmetatable(e, Error)
+end
+
+function M.is_error(x)
+  return getmetatable(x) == Error
+end
+
+---------------------------------------------------------------------------------------------
+-- HTTP responses
+
+local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true,
+  [504] = true }
+
+local REASONS = {
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [406] = "Not Acceptable", [408] = "Request Timeout",
+  [409] = "Conflict", [410] = "Gone", [411] = "Length Required", [412] = "Precondition Failed",
+  [413] = "Request Entity Too Large", [414] = "Request-URI Too Long",
+  [415] = "Unsupported Media Type", [416] = "Requested Range Not Satisfiable",
+  [422] = "Unprocessable Entity", [429] = "Too Many Requests",
+  [431] = "Request Header Fields Too Large", [500] = "Internal Server Error",
+  [501] = "Not Implemented", [502] = "Bad Gateway", [503] = "Service Unavailable",
+  [504] = "Gateway Timeout",
+}
+
+local ENTITIES = { amp = "&", lt = "<", gt = ">", quot = '"', apos = "'", nbsp = " " }
+
+local function decode_entity(name)
+  local n = name:match("^#(%d+)$")
+  if n then
+    n = tonumber(n)
+    return n < 0x110000 and utf8.char(n) or nil
+  end
+  n = name:match("^#[xX](%x+)$")
+  if n then
+    n = tonumber(n, 16)
+    return n < 0x110000 and utf8.char(n) or nil
+  end
+  return ENTITIES[name]
+end
+
+-- Tags out (a tag starts "<" + letter, "/" or "!", so "size < 10" survives), entities decoded,
+-- whitespace collapsed: webob puts "<br /><br />\n\n\n" even into its JSON messages.
+local function clean(s)
+  s = s:gsub("<[%a/!][^>]*>", " ")
+  s = s:gsub("&(#?%w+);", decode_entity)
+  s = s:gsub("%s+", " ")
+  return (s:gsub("^ ", ""):gsub(" $", ""))
+end
+
+-- "head" -> "[Hh][Ee][Aa][Dd]": Lua patterns have no case-insensitive flag.
+local function ci(word)
+  return (word:gsub("%a", function(c) return "[" .. c:upper() .. c:lower() .. "]" end))
+end
+
+-- An HTML/text error page: <head> (its <title> repeats the status), scripts and styles dropped.
+local function clean_html(s)
+  for _, tag in ipairs { "head", "script", "style" } do
+    s = s:gsub("<" .. ci(tag) .. "[%s>].-</" .. ci(tag) .. "%s*>", " ")
+  end
+  return clean(s)
+end
+
+-- An error code is a string like "IMG.0027" / "APIGW.0301"; Glance's "404 Not Found" and
+-- Keystone's integer 401 only repeat the status.
+local function error_code(c)
+  if type(c) ~= "string" or c == "" or c:match("^%d+$") or c:match("^%d%d%d%s") then return nil end
+  return c
+end
+
+local function text(v) return type(v) == "string" and v ~= "" and v or nil end
+
+-- Finds {code, message, request_id} in a decoded body, python-v3 style: error_code/error_msg,
+-- errorCode/errorMsg, code/message, else a nested object ({"error": {...}}, {"itemNotFound": {...}}).
+local function parse_json(t, depth)
+  if type(t) ~= "table" or depth > 3 then return nil end
+  local msg = text(t.error_msg) or text(t.errorMsg) or text(t.message)
+  local code = error_code(t.error_code) or error_code(t.errorCode) or error_code(t.code)
+  if msg or code then
+    return { message = msg or text(t.title), code = code, request_id = text(t.request_id) }
+  end
+  if type(t.error) == "table" then return parse_json(t.error, depth + 1) end
+  local only, count = nil, 0
+  for _, v in pairs(t) do
+    count = count + 1
+    only = v
+  end
+  if count == 1 and type(only) == "table" then return parse_json(only, depth + 1) end
+  return nil
+end
+
+-- "401 Unauthorized This server could not..." -> "This server could not...".
+local function drop_status_line(msg, status, reason)
+  if math.type(status) ~= "integer" then return msg end
+  local rest = msg:match("^" .. status .. "%s+(.*)$")
+  if not rest then return msg end
+  local phrases = { reason or false, REASONS[status] or false }
+  for i = 1, 2 do
+    local phrase = phrases[i]
+    if phrase and rest:sub(1, #phrase):lower() == phrase:lower() then
+      local after = rest:sub(#phrase + 1):gsub("^[%s:.-]+", "")
+      return after ~= "" and after or nil
+    end
+  end
+  return msg
+end
+
+local function retry_after(v)
+  local n = type(v) == "string" and v:match("^%s*(%d+)%s*$")
+  return n and math.tointeger(tonumber(n)) or nil
+end
+
+-- res = {status=, reason=, headers={lower-case names}, body=string|nil}
+function M.from_response(res, method, u)
+  local status = res.status
+  local headers = res.headers or {}
+  local body = type(res.body) == "string" and res.body or nil
+  local reason = nonempty(res.reason) and clean(res.reason) or nil
+  local default_msg = reason or REASONS[status] or (status and "HTTP " .. tostring(status) or nil)
+  local code, msg, body_rid
+  if body and body:find("^%s*[{%[]") then
+    local t = json.decode(body)
+    local found = parse_json(t, 0)
+    if found then
+      code, body_rid = found.code, found.request_id
+      msg = found.message and clean(found.message)
+    end
+  end
+  if not msg and not code and body and body:find("%S") then
+    local s = body:sub(1, 65536)   -- an error page, not a download: enough to find the words
+    msg = drop_status_line(clean_html(s), status, reason)
+    if msg and #msg > 1024 then msg = msg:sub(1, 1024) .. "..." end
+  end
+  if msg == "" then msg = nil end
+  return M.new {
+    kind = "http", status = status, code = code, message = msg or default_msg,
+    method = method, url = u,
+    request_id = nonempty(headers["x-request-id"]) or nonempty(headers["x-openstack-request-id"])
+      or nonempty(headers["x-compute-request-id"]) or body_rid,
+    retryable = RETRYABLE_STATUS[status] == true,
+    retry_after = retry_after(headers["retry-after"]),
+    body = body,
+  }
+end
+
+---------------------------------------------------------------------------------------------
+-- Transport (curl) failures
+
+local RETRYABLE_CURL = { COULDNT_CONNECT = true, COULDNT_RESOLVE_HOST = true,
+  OPERATION_TIMEDOUT = true, SEND_ERROR = true, RECV_ERROR = true, GOT_NOTHING = true,
+  PARTIAL_FILE = true, SSL_CONNECT_ERROR = true }
+
+-- terr = {code = "COULDNT_CONNECT", curl_code = 7, message = "..."} from ims.core
+function M.from_transport(terr, method, u)
+  terr = type(terr) == "table" and terr or { message = terr ~= nil and tostring(terr) or nil }
+  local code = terr.code
+  return M.new {
+    kind = code == "OPERATION_TIMEDOUT" and "timeout" or "transport",
+    code = code, curl_code = terr.curl_code, message = terr.message,
+    method = method, url = u,
+    retryable = RETRYABLE_CURL[code] == true,
+  }
+end
+
+return M
