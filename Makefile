@@ -42,7 +42,7 @@ demo:
 
 lint: deps
 	luacheck --no-color lua spec examples
-	$(MAKE) -B $(CORE) BUILD=$(BUILD)/lint CFLAGS='-O2 -g -Werror'
+	$(MAKE) -B $(BUILD)/lint/ims/core.so BUILD=$(BUILD)/lint CFLAGS='-O2 -g -Werror'
 
 # The whole suite under valgrind (nodelete keeps libcurl's globals from looking lost at dlclose).
 valgrind:
