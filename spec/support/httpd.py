@@ -14,7 +14,8 @@ Routes (any method; HEAD gets the headers without the body):
                    body_sha256, chunked, body (only when < 64 KiB and valid UTF-8)}
   /upload          200 JSON {bytes, md5, sha256, sha512, chunked}
   /status/<code>   <code>, X-Request-Id: req-test-<code>, JSON {"message": "status <code>"}
-                   (no body for 204/304); ?body=<text>&ctype=<type> override both
+                   (no body for 204/304); ?body=<text>&ctype=<type> override both;
+                   ?retry_after=<s> adds a Retry-After header
   /bytes/<n>       n bytes of the pattern below; `Range: bytes=A-` -> 206 (A >= n -> 416)
                    unless ?ignore_range=1; ?chunked=1 -> chunked instead of Content-Length
   /stall?after=<n>&secs=<s>   Content-Length n+1000000, sends n bytes, sleeps s, closes
@@ -268,7 +269,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply_json(400, {"message": "use /status/<200..599>"})
         body = self.query.get("body", json.dumps({"message": "status %d" % code}))
         ctype = self.query.get("ctype", "application/json")
-        self.reply(code, body, ctype, [("X-Request-Id", "req-test-%d" % code)])
+        headers = [("X-Request-Id", "req-test-%d" % code)]
+        if "retry_after" in self.query:
+            headers.append(("Retry-After", self.query["retry_after"]))
+        self.reply(code, body, ctype, headers)
 
     def route_bytes(self, n=None, *rest):
         try:
