@@ -66,6 +66,14 @@ local function check(self, fname, images)
   return images
 end
 
+-- Runs one request; the result is `true` (wrap == true) or wrap(self, decoded body).
+local function send(self, req, wrap)
+  local res, err = self.client:request(req)
+  if not res then return nil, err end
+  if wrap == true then return true end
+  return wrap(self, res.json)
+end
+
 ---------------------------------------------------------------------------------------------
 -- images
 
@@ -89,19 +97,15 @@ function Images:create(attrs)
     end
   end
   if body.tags then body.tags = json.array(body.tags) end
-  local res, err = self.client:request { method = "POST", path = "/v2/images", json = body,
-    expect = 201 }
-  if not res then return nil, err end
-  return wrap_image(self, res.json)
+  return send(self, { method = "POST", path = "/v2/images", json = body,
+    expect = 201 }, wrap_image)
 end
 
 function Images:get(image)
   local fname = F "get"
   check(self, fname)
   local id = image_id(fname, image)
-  local res, err = self.client:request { path = url.path("v2", "images", id), expect = 200 }
-  if not res then return nil, err end
-  return wrap_image(self, res.json)
+  return send(self, { path = url.path("v2", "images", id), expect = 200 }, wrap_image)
 end
 
 local function list_query(fname, query)
@@ -187,10 +191,8 @@ function Images:update(image, changes)
   local id = image_id(fname, image)
   validate.arg(fname, "changes", changes, "table")
   local ops = patch_ops(fname, image, changes)
-  local res, err = self.client:request { method = "PATCH", path = url.path("v2", "images", id),
-    json = json.array(ops), content_type = PATCH_TYPE, expect = 200 }
-  if not res then return nil, err end
-  return wrap_image(self, res.json)
+  return send(self, { method = "PATCH", path = url.path("v2", "images", id),
+    json = json.array(ops), content_type = PATCH_TYPE, expect = 200 }, wrap_image)
 end
 
 function Images:delete(image, opts)
@@ -387,10 +389,8 @@ function Images:update_tag(image, tag)
   check(self, fname)
   local id = image_id(fname, image)
   tag = tag_arg(fname, tag)
-  local res, err = self.client:request { method = "PUT",
-    path = url.path("v2", "images", id, "tags", tag), expect = 204 }
-  if not res then return nil, err end
-  return true
+  return send(self, { method = "PUT",
+    path = url.path("v2", "images", id, "tags", tag), expect = 204 }, true)
 end
 
 function Images:delete_tag(image, tag)
@@ -398,10 +398,8 @@ function Images:delete_tag(image, tag)
   check(self, fname)
   local id = image_id(fname, image)
   tag = tag_arg(fname, tag)
-  local res, err = self.client:request { method = "DELETE",
-    path = url.path("v2", "images", id, "tags", tag), expect = 204 }
-  if not res then return nil, err end
-  return true
+  return send(self, { method = "DELETE",
+    path = url.path("v2", "images", id, "tags", tag), expect = 204 }, true)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -417,11 +415,9 @@ function Images:create_member(image, project_id)
   local id = image_id(fname, image)
   validate.arg(fname, "project_id", project_id, "string")
   if project_id == "" then error(fname .. ": argument 'project_id' must not be empty", 2) end
-  local res, err = self.client:request { method = "POST",
+  return send(self, { method = "POST",
     path = url.path("v2", "images", id, "members"), json = { member = project_id },
-    expect = 200 }
-  if not res then return nil, err end
-  return wrap_member(self, res.json)
+    expect = 200 }, wrap_member)
 end
 
 function Images:list_members(image)
@@ -441,10 +437,8 @@ function Images:get_member(image, member)
   check(self, fname)
   local id = image_id(fname, image)
   local mid = member_id(fname, member)
-  local res, err = self.client:request { path = url.path("v2", "images", id, "members", mid),
-    expect = 200 }
-  if not res then return nil, err end
-  return wrap_member(self, res.json)
+  return send(self, { path = url.path("v2", "images", id, "members", mid),
+    expect = 200 }, wrap_member)
 end
 
 function Images:update_member(image, member, status)
@@ -453,11 +447,9 @@ function Images:update_member(image, member, status)
   local id = image_id(fname, image)
   local mid = member_id(fname, member)
   validate.arg(fname, "status", status, MEMBER_STATUS)
-  local res, err = self.client:request { method = "PUT",
+  return send(self, { method = "PUT",
     path = url.path("v2", "images", id, "members", mid), json = { status = status },
-    expect = 200 }
-  if not res then return nil, err end
-  return wrap_member(self, res.json)
+    expect = 200 }, wrap_member)
 end
 
 function Images:delete_member(image, member)
@@ -465,10 +457,8 @@ function Images:delete_member(image, member)
   check(self, fname)
   local id = image_id(fname, image)
   local mid = member_id(fname, member)
-  local res, err = self.client:request { method = "DELETE",
-    path = url.path("v2", "images", id, "members", mid), expect = 204 }
-  if not res then return nil, err end
-  return true
+  return send(self, { method = "DELETE",
+    path = url.path("v2", "images", id, "members", mid), expect = 204 }, true)
 end
 
 local function own_status(self, fname, image, status)

@@ -179,5 +179,6 @@ end
 
 -- Exposed for byte-level helpers (e.g. hand-built fragments).
 M.quote = quote
+M.number_text = number_text
 
 return M

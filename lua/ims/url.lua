@@ -1,5 +1,7 @@
 -- ims.url: the one place URLs are built, parsed and redacted, so that no caller-supplied id,
 -- tag or query value can change the shape of a request and no secret reaches a log or error.
+local json = require "ims.json"
+
 local M = {}
 
 local format, mtype, tointeger = string.format, math.type, math.tointeger
@@ -19,15 +21,6 @@ end
 
 local function unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-
--- Shortest %.15g..%.17g text that reads back as the same double.
-local function float_text(v)
-  for p = 15, 16 do
-    local s = format("%." .. p .. "g", v)
-    if tonumber(s) == v then return s end
-  end
-  return format("%.17g", v)
 end
 
 -- "/v2/images/<id>/tags/<tag>": each segment escaped. "", "." and ".." are refused, since
@@ -62,8 +55,7 @@ local function query_value(k, v)
     if v ~= v or v == math.huge or v == -math.huge then
       error("ims: query value '" .. k .. "' must be finite", 3)
     end
-    local i = tointeger(v)
-    return i and format("%d", i) or float_text(v)
+    return json.number_text(v) -- integral numbers as "%d", floats exactly
   end
   error("ims: query value '" .. k .. "' must be a string, number, boolean or a list of them (got "
     .. tv .. ")", 3)
