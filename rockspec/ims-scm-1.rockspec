@@ -19,7 +19,8 @@ build = {
   type = "builtin",
   modules = {
     ["ims.core"] = {
-      sources = { "src/core.c", "src/session.c", "src/transfer.c", "src/digest.c" },
+      sources = { "src/core.c", "src/session.c", "src/transfer.c", "src/digest.c",
+        "src/sign.c" },
       libraries = { "curl", "crypto" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },

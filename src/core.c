@@ -8,6 +8,7 @@
 
 #include "ims_core.h"
 #include "session.h"
+#include "sign.h"
 
 #define IMS_CORE_VERSION "0.1.0"
 
@@ -162,6 +163,7 @@ int luaopen_ims_core(lua_State *L) {
   static const luaL_Reg funcs[] = {{"session", ims_session_new}, {"version", l_version},
                                    {"digest", l_digest},         {"file_digests", l_file_digests},
                                    {"sleep", l_sleep},           {"now", l_now},
+                                   {"sign", ims_l_sign},
                                    {NULL, NULL}};
   ims_session_open(L);
   luaL_newlib(L, funcs);

@@ -10,6 +10,7 @@ local ims = {
   Error = errors.Error,
   new = client.new,
   is_error = errors.is_error,
+  sign = require("ims.core").sign, -- AK/SK SDK-HMAC-SHA256 (docs/api.md)
 }
 
 -- ims.from_env(overrides?): a client configured from the environment (see README).

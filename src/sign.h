@@ -1,0 +1,36 @@
+/* SDK-HMAC-SHA256 request signing (Huawei API Gateway AK/SK), see docs/core.md. */
+#ifndef IMS_SIGN_H
+#define IMS_SIGN_H
+
+#include <stddef.h>
+
+#include "session.h"
+
+typedef struct ims_hdr {
+  const char *name, *value; /* value untrimmed, as it will be sent */
+} ims_hdr;
+
+/* Appends s percent-encoded: every byte but A-Z a-z 0-9 - _ . ~ becomes %XX (upper case). */
+int ims_uri_escape(ims_buf *out, const char *s, size_t n);
+/* Canonical URI: the path decoded, each segment encoded, always ending in '/'. */
+int ims_canon_uri(ims_buf *out, const char *path, size_t n);
+/* Canonical query: pairs decoded with plain %XX rules, sorted by key then value, encoded. */
+int ims_canon_query(ims_buf *out, const char *query, size_t n);
+
+/* Splits an http(s) URL: netloc (host[:port]), path, query (without '?'); fragment dropped.
+ * Returns -1 when it is not an absolute http(s) URL. */
+int ims_split_url(const char *url, const char **netloc, size_t *netloc_len, const char **path,
+                  size_t *path_len, const char **query, size_t *query_len);
+
+/* Builds the canonical request into `canon`, the string to sign into `sts` and the
+ * Authorization header value into `auth`. `signed_names` is the ';'-joined sorted lower-case
+ * list; every name in it must be among hdrs (case-insensitive). Returns 0, or -1 with a
+ * message in err. */
+int ims_sign(const char *ak, const char *sk, size_t sk_len, const char *method, const char *url,
+             const ims_hdr *hdrs, int nhdrs, const char *signed_names, const char *payload_hash,
+             ims_buf *canon, ims_buf *sts, ims_buf *auth, char *err, size_t errlen);
+
+/* luaopen helper: core.sign */
+int ims_l_sign(lua_State *L);
+
+#endif
