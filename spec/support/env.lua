@@ -19,6 +19,17 @@ setmetatable(env, { __index = function(_, key)
   return v
 end })
 
+-- The local stack (scripts/stack up): env.stack.IMS_ENDPOINT, env.stack.IMS_AK_A, ... as
+-- written to DIR/env; reading a variable that is not set raises.
+env.stack = setmetatable({}, { __index = function(_, name)
+  local v = os.getenv(name)
+  if v == nil or v == "" then
+    error(string.format("spec/support/env.lua: %s is not set; run `make test` (the stack is "
+      .. "started by scripts/test)", name), 2)
+  end
+  return v
+end })
+
 env.project_a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 env.project_b = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
