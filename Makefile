@@ -26,7 +26,7 @@ all build: $(CORE)
 
 $(CORE): $(SRC) $(HDR) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(LDFLAGS) $(CURL_LIBS) $(SSL_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(LDFLAGS) $(CURL_LIBS) $(SSL_LIBS) -lm
 
 deps:
 	scripts/deps test

@@ -4,11 +4,13 @@
  * libcurl or a callback will use in stack slots of its own frame, and keeps everything it
  * allocates in the session's ims_transfer, so a raise at any point leaks nothing. */
 #include "session.h"
+#include "sign.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -119,6 +121,7 @@ static void session_free(ims_session *s) {
   ims_buf_free(&s->t.resp);
   ims_buf_free(&s->t.headers);
   ims_buf_free(&s->t.reason);
+  for (int i = 0; i < 3; i++) ims_buf_free(&s->t.scratch[i]);
   if (s->curl) curl_easy_cleanup(s->curl);
   s->curl = NULL;
 }
@@ -147,7 +150,7 @@ static int l_tostring(lua_State *L) {
 static const char *const REQ_KEYS[] = {
   "method", "url", "headers", "timeout", "body", "body_file", "body_reader", "body_size",
   "sink_file", "sink", "append", "range_from", "upload_digests", "download_digests", "progress",
-  "header_hook", "max_error_body", NULL};
+  "header_hook", "max_error_body", "sign", NULL};
 
 static void check_header_text(lua_State *L, const char *s, size_t n, const char *what) {
   for (size_t i = 0; i < n; i++)
@@ -267,6 +270,110 @@ static curl_off_t hash_prefix(lua_State *L, ims_transfer *t, const char *path) {
   t->in = NULL;
   if (bad) luaL_error(L, REQ_FN ": cannot read %s", path);
   return total;
+}
+
+/* Sets header `name` (lower-case key lname) in the merged table unless present. */
+static void default_header(lua_State *L, const char *lname, const char *name, const char *value) {
+  if (lua_getfield(L, S_HEADERS, lname) == LUA_TNIL) {
+    lua_pushfstring(L, "%s: %s", name, value);
+    lua_setfield(L, S_HEADERS, lname);
+  }
+  lua_pop(L, 1);
+}
+
+/* AK/SK: signs the request as it will be sent (every attempt signs anew: X-Sdk-Date moves).
+ * Streamed and non-JSON bodies are sent as UNSIGNED-PAYLOAD, so they are never hashed twice. */
+static void sign_request(lua_State *L, ims_transfer *t, int streamed) {
+  static const char *const KEYS[] = {"ak", "sk", "security_token", NULL};
+  int st = lua_gettop(L);
+  check_keys(L, st, REQ_FN ": sign", KEYS);
+  size_t sk_len;
+  if (!opt_field(L, st, REQ_FN, "ak", LUA_TSTRING, "a string") ||
+      !opt_field(L, st, REQ_FN, "sk", LUA_TSTRING, "a string"))
+    luaL_error(L, REQ_FN ": option 'sign' needs 'ak' and 'sk'");
+  const char *sk = lua_tolstring(L, -1, &sk_len), *ak = lua_tostring(L, -2);
+  if (opt_field(L, st, REQ_FN, "security_token", LUA_TSTRING, "a string")) {
+    lua_pushfstring(L, "X-Security-Token: %s", lua_tostring(L, -1));
+    lua_setfield(L, S_HEADERS, "x-security-token");
+  }
+  lua_pop(L, 1);
+  const char *url = lua_tostring(L, S_URL), *netloc, *path, *query;
+  size_t nl, pl, ql;
+  if (ims_split_url(url, &netloc, &nl, &path, &pl, &query, &ql))
+    luaL_error(L, REQ_FN ": option 'sign' needs an http(s) URL");
+  char date[17];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
+  lua_pushlstring(L, netloc, nl);
+  default_header(L, "host", "Host", lua_tostring(L, -1));
+  lua_pop(L, 1);
+  lua_pushfstring(L, "X-Sdk-Date: %s", date); /* always fresh: a retried request re-signs */
+  lua_setfield(L, S_HEADERS, "x-sdk-date");
+  int ct_json = 0;
+  if (lua_getfield(L, S_HEADERS, "content-type") == LUA_TSTRING)
+    ct_json = strstr(lua_tostring(L, -1), "application/json") != NULL;
+  int has_ct = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  int unsigned_payload = streamed || (t->body_len > 0 && has_ct && !ct_json);
+  if (unsigned_payload) default_header(L, "x-sdk-content-sha256", "X-Sdk-Content-Sha256", "UNSIGNED-PAYLOAD");
+  /* the header array and the sorted list of names to sign (removals "Name:" are not sent) */
+  ims_hdr hdrs[64];
+  const char *names[64];
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, S_HEADERS)) {
+    const char *line = lua_tostring(L, -1);
+    size_t ll = strlen(line), kl = strcspn(line, ":;");
+    lua_pop(L, 1);
+    if (kl == ll || (line[kl] == ':' && line[kl + 1] == '\0')) continue;
+    if (n == 64) luaL_error(L, REQ_FN ": too many headers to sign");
+    const char *key = lua_tostring(L, -1); /* lower-case name, anchored as the table's key */
+    hdrs[n].name = key;
+    hdrs[n].value = line[kl] == ':' ? line + kl + 2 : "";
+    names[n] = strchr(key, '_') ? NULL : key;
+    n++;
+  }
+  /* insertion sort of the signed names (few) into a ';'-joined list */
+  luaL_Buffer b;
+  const char *sorted[64];
+  int ns = 0;
+  for (int i = 0; i < n; i++) {
+    if (!names[i]) continue;
+    int j = ns++;
+    while (j > 0 && strcmp(sorted[j - 1], names[i]) > 0) sorted[j] = sorted[j - 1], j--;
+    sorted[j] = names[i];
+  }
+  luaL_buffinit(L, &b);
+  for (int i = 0; i < ns; i++) {
+    if (i) luaL_addchar(&b, ';');
+    luaL_addstring(&b, sorted[i]);
+  }
+  luaL_pushresult(&b);
+  char hash[65];
+  if (unsigned_payload) {
+    strcpy(hash, "UNSIGNED-PAYLOAD");
+  } else {
+    ims_digests d = {0};
+    char err[64];
+    if (ims_digests_add(&d, "sha256", err, sizeof err)) luaL_error(L, REQ_FN ": %s", err);
+    ims_digests_update(&d, t->body ? t->body : "", t->body_len);
+    int rc = ims_digests_hex(&d, 0, hash);
+    ims_digests_free(&d);
+    if (rc) luaL_error(L, REQ_FN ": sha256 failed");
+  }
+  char err[160];
+  for (int i = 0; i < 3; i++) t->scratch[i].len = 0;
+  const char *method = lua_tostring(L, S_METHOD);
+  if (ims_sign(ak, sk, sk_len, method, url, hdrs, n, lua_tostring(L, -1), hash, &t->scratch[0],
+               &t->scratch[1], &t->scratch[2], err, sizeof err))
+    luaL_error(L, REQ_FN ": signing failed: %s", err);
+  lua_pushliteral(L, "Authorization: ");
+  lua_pushlstring(L, t->scratch[2].p, t->scratch[2].len);
+  lua_concat(L, 2);
+  lua_setfield(L, S_HEADERS, "authorization");
+  lua_settop(L, st - 1);
 }
 
 /* ---- request: results --------------------------------------------------------------------- */
@@ -510,6 +617,8 @@ static int l_request(lua_State *L) {
   if (opt_field(L, 2, REQ_FN, "headers", LUA_TTABLE, "a table")) merge_headers(L, "headers");
   else lua_pop(L, 1);
   run_header_hook(L);
+  if (opt_field(L, 2, REQ_FN, "sign", LUA_TTABLE, "a table")) sign_request(L, t, body_file || t->reader_idx);
+  else lua_pop(L, 1);
 
   /* everything checked: now the resources */
   if (t->append) t->range_from = hash_prefix(L, t, t->sink_path);
@@ -621,7 +730,7 @@ static int l_request(lua_State *L) {
 }
 
 void ims_session_open(lua_State *L) {
-  static const luaL_Reg methods[] = {{"request", l_request}, {"close", l_close}, {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"request", l_request}, {"poll", ims_session_poll}, {"close", l_close}, {NULL, NULL}};
   static const luaL_Reg meta[] = {
     {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}};
   luaL_newmetatable(L, IMS_SESSION_MT);

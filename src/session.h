@@ -40,6 +40,7 @@ typedef struct ims_transfer {
   /* response */
   int status;        /* of the current header block (100 Continue blocks are replaced) */
   ims_buf reason;
+  ims_buf scratch[3]; /* signing: canonical request, string to sign, Authorization */
   ims_buf headers;   /* raw header lines of the final block */
   ims_buf resp;      /* memory body, or a non-2xx body when streaming to a sink */
   size_t max_error_body;
@@ -80,6 +81,9 @@ typedef struct ims_session {
 /* session.c */
 int ims_session_new(lua_State *L);
 void ims_session_open(lua_State *L);
+
+/* poll.c */
+int ims_session_poll(lua_State *L);
 
 /* transfer.c: libcurl callbacks and per-request resources */
 void ims_transfer_release(ims_transfer *t);
