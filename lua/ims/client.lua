@@ -1,6 +1,7 @@
 -- The client: options, authentication headers, and `request`, the one path every API call
 -- takes (URL -> headers -> ims.core -> status check -> JSON decode -> ims.Error).
 local core = require "ims.core"
+local auth = require "ims.auth"
 local errors = require "ims.errors"
 local images = require "ims.images"
 local json = require "ims.json"
@@ -23,22 +24,6 @@ local OPTIONS = {
   ca_file = "string", proxy = "string", user_agent = "string", log = "function",
 }
 local RETRY = { attempts = "integer", base_delay = "number", max_delay = "number" }
-local AUTH_TOKEN = { token = { type = "string", required = true } }
-
-local function check_auth(auth)
-  if auth.token ~= nil then
-    local checked = validate.options("ims.new", auth, AUTH_TOKEN, 4)
-    return checked
-  end
-  if auth.ak ~= nil or auth.sk ~= nil then
-    error("ims.new: option 'auth': AK/SK signing is not available in this release yet", 4)
-  end
-  if auth.auth_url ~= nil or auth.password ~= nil then
-    error("ims.new: option 'auth': password (IAM/Keystone) authentication is not available in "
-      .. "this release yet", 4)
-  end
-  error("ims.new: option 'auth' must hold 'token' (or 'ak'/'sk', or 'auth_url'/'user'/'password')", 4)
-end
 
 function M.new(opts)
   opts = validate.options("ims.new", opts, OPTIONS)
@@ -46,8 +31,11 @@ function M.new(opts)
   if not endpoint and opts.region then
     endpoint = "https://ims." .. opts.region .. ".myhuaweicloud.com"
   end
-  if not endpoint then error("ims.new: missing required field 'endpoint' (or 'region')", 2) end
-  local parsed = url.parse(endpoint)
+  local credentials = opts.auth and auth.new(opts.auth, 2)
+  if not endpoint and not (credentials and credentials.kind == "password") then
+    error("ims.new: missing required field 'endpoint' (or 'region')", 2)
+  end
+  local parsed = url.parse(endpoint or "http://catalog")
   if not parsed or (parsed.scheme ~= "http" and parsed.scheme ~= "https") or parsed.query then
     error("ims.new: option 'endpoint' must be an http(s) URL without a query (got '"
       .. endpoint .. "')", 2)
@@ -66,7 +54,6 @@ function M.new(opts)
     retry.max_delay = retry.max_delay or 30
     if retry.attempts < 1 then error("ims.new: option 'retry.attempts' must be >= 1", 2) end
   end
-  local auth = opts.auth and check_auth(opts.auth)
   local headers = {}
   for k, v in pairs(opts.headers or {}) do
     if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
@@ -79,9 +66,11 @@ function M.new(opts)
   end
   local user_agent = opts.user_agent or ("lua-ims/" .. VERSION)
   local self = setmetatable({
-    endpoint = endpoint:gsub("/+$", ""),
-    project_id = opts.project_id,
-    _auth = auth,
+    endpoint = endpoint and endpoint:gsub("/+$", ""), -- nil: from the token's catalog
+    project_id = opts.project_id or (credentials and credentials.project_id),
+    _auth = credentials,
+    _region = opts.region,
+    _interface = opts.interface,
     _headers = headers,
     _timeout = opts.timeout or 60,
     _retry = retry,
@@ -116,6 +105,26 @@ Client.__close = Client.close
 
 function Client:__tostring()
   return "ims.Client (" .. self.endpoint .. (self._session and ")" or ", closed)")
+end
+
+-- Gets what a request needs before it can be built: a valid token (password auth) and, with
+-- a Keystone catalog, the endpoint. Returns true or nil, err.
+function Client:ready()
+  local a = self._auth
+  if a then
+    local ok, err = a:ensure(self._session)
+    if not ok then return nil, err end
+    if not self.project_id then self.project_id = a.token_project end
+  end
+  if not self.endpoint then
+    local ep = a and a:catalog_endpoint(self._interface, self._region)
+    if not ep then
+      return nil, errors.new { kind = "auth", message = "no endpoint given and the token's catalog "
+        .. "has no image service" .. (self._region and (" in region " .. self._region) or "") }
+    end
+    self.endpoint = ep
+  end
+  return true
 end
 
 -- Absolute URL for an already escaped path ("/v2/images/ID") and an optional query table.
@@ -191,24 +200,26 @@ local CORE_KEYS = {
 -- expect (status or list), transfer (true: no total timeout; stalls end it instead).
 -- Returns the core response with `json` decoded for JSON bodies, or nil, ims.Error.
 function Client:request(spec)
+  local ready, aerr = self:ready()
+  if not ready then return nil, aerr end
   local method = spec.method or "GET"
   local full = spec.url or self:url(spec.path, spec.query)
+  local req = { method = method, url = full }
+  for _, k in ipairs(CORE_KEYS) do req[k] = spec[k] end
+  local content_type = spec.content_type
+  if spec.json ~= nil then
+    req.body = json.encode(spec.json)
+    content_type = content_type or "application/json"
+  end
   -- keyed by lower-case name so a later layer replaces an earlier one whatever its case
   local merged = { accept = { "Accept", "application/json" } }
   local function set(k, v) merged[k:lower()] = { k, v } end
   for k, v in pairs(self._headers) do set(k, v) end
-  if self._auth and self._auth.token then set("X-Auth-Token", self._auth.token) end
-  local req = { method = method, url = full }
-  for _, k in ipairs(CORE_KEYS) do req[k] = spec[k] end
-  if spec.json ~= nil then
-    req.body = json.encode(spec.json)
-    set("Content-Type", spec.content_type or "application/json")
-  elseif spec.content_type then
-    set("Content-Type", spec.content_type)
-  end
+  if content_type then set("Content-Type", content_type) end
   for k, v in pairs(spec.headers or {}) do set(k, v) end
   local headers = {}
   for _, kv in pairs(merged) do headers[kv[1]] = kv[2] end
+  req.sign = self._auth and self._auth:apply(headers, self.project_id)
   req.headers = headers
   local deadline = core.now() + self._timeout
   if not spec.transfer then req.timeout = self._timeout end
@@ -228,6 +239,13 @@ function Client:request(spec)
     if core.now() + delay >= deadline then break end
     core.sleep(delay)
     if not spec.transfer then req.timeout = math.max(0.001, deadline - core.now()) end
+  end
+  if res and res.status == 401 and self._auth and self._auth.kind == "password"
+      and not spec._reauthed and not req.body_reader then
+    -- the token expired or was revoked: one new token, one more try (files are re-read)
+    self._auth:invalidate()
+    local copy = setmetatable({ _reauthed = true }, { __index = spec })
+    return self:request(copy)
   end
   if not res then return nil, errors.from_transport(terr, method, full) end
   if not expected(spec, res.status) then

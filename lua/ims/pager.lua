@@ -7,9 +7,15 @@ local M = {}
 
 -- Glance v2: GET path?query, items under body[key], next page at body.next (relative link).
 function M.glance(client, path, query, key)
-  local next_url = client:url(path, query)
+  local next_url, started
   local seen = {}
   return function()
+    if not started then -- the endpoint may come from a token's catalog: not known before
+      started = true
+      local ok, err = client:ready()
+      if not ok then return false, err end
+      next_url = client:url(path, query)
+    end
     if not next_url then return nil end
     if seen[next_url] then
       return false, errors.new { kind = "decode", method = "GET", url = next_url,

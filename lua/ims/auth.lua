@@ -1,0 +1,138 @@
+-- Authentication state of a client: a fixed token, AK/SK signing (done in C on every attempt),
+-- or an IAM/Keystone v3 password that yields a token, cached and refreshed before it expires.
+local core = require "ims.core"
+local errors = require "ims.errors"
+local json = require "ims.json"
+local validate = require "ims.validate"
+
+local M = {}
+
+local TOKEN = { token = { type = "string", required = true } }
+local AKSK = { ak = { type = "string", required = true }, sk = { type = "string", required = true },
+  security_token = "string" }
+local PASSWORD = {
+  auth_url = { type = "string", required = true }, user = { type = "string", required = true },
+  password = { type = "string", required = true }, domain = { type = "string", required = true },
+  project_id = "string", project_name = "string",
+}
+-- refresh this long before expires_at, so a request never leaves with a dying token
+local EARLY = 300
+
+local Auth = {}
+Auth.__index = Auth
+-- The table never shows its secrets when printed.
+Auth.__tostring = function(a) return "ims.Auth (" .. a.kind .. ")" end
+
+-- Validates the `auth` option of ims.new (level: the user's ims.new call).
+function M.new(opts, level)
+  level = level + 1
+  local kind, checked
+  if opts.token ~= nil then
+    kind, checked = "token", validate.options("ims.new: auth", opts, TOKEN, level)
+  elseif opts.ak ~= nil or opts.sk ~= nil then
+    kind, checked = "aksk", validate.options("ims.new: auth", opts, AKSK, level)
+  elseif opts.auth_url ~= nil or opts.password ~= nil or opts.user ~= nil then
+    kind, checked = "password", validate.options("ims.new: auth", opts, PASSWORD, level)
+    if (checked.project_id == nil) == (checked.project_name == nil) then
+      error("ims.new: option 'auth' needs one of 'project_id', 'project_name'", level)
+    end
+    checked.auth_url = checked.auth_url:gsub("/+$", "")
+  else
+    error("ims.new: option 'auth' must hold 'token', or 'ak' and 'sk', or 'auth_url', 'user', "
+      .. "'password' and 'domain'", level)
+  end
+  checked.kind = kind
+  return setmetatable(checked, Auth)
+end
+
+-- Seconds since the epoch of an ISO 8601 UTC time ("2026-11-23T14:00:00.000000Z").
+local function utc_seconds(s)
+  local y, mo, d, h, mi, sec = tostring(s):match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
+  if not y then return nil end
+  y, mo = tonumber(y), tonumber(mo)
+  -- days from civil (proleptic Gregorian), so no time zone of the machine gets involved
+  local yy = mo <= 2 and y - 1 or y
+  local era = yy // 400
+  local yoe = yy - era * 400
+  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + tonumber(d) - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+M.utc_seconds = utc_seconds
+
+-- POST {auth_url}/auth/tokens; stores the token, its expiry and the catalog.
+function Auth:fetch(session)
+  local scope = self.project_id and { id = self.project_id }
+    or { name = self.project_name, domain = { name = self.domain } }
+  local body = json.encode { auth = {
+    identity = { methods = { "password" }, password = { user = {
+      name = self.user, password = self.password, domain = { name = self.domain } } } },
+    scope = { project = scope } } }
+  local u = self.auth_url .. "/auth/tokens"
+  local res, terr = session:request { method = "POST", url = u, body = body,
+    headers = { ["Content-Type"] = "application/json", Accept = "application/json" } }
+  if not res then return nil, errors.from_transport(terr, "POST", u) end
+  if res.status ~= 201 then
+    local err = errors.from_response(res, "POST", u)
+    err.kind = "auth"
+    return nil, err
+  end
+  local doc = json.decode(res.body or "")
+  local token = res.headers["x-subject-token"]
+  if not token or type(doc) ~= "table" or type(doc.token) ~= "table" then
+    return nil, errors.new { kind = "auth", status = res.status, method = "POST", url = u,
+      message = "the token response has no X-Subject-Token or token body" }
+  end
+  self.token = token
+  self.expires = utc_seconds(doc.token.expires_at) or (os.time() + 3600)
+  self.catalog = doc.token.catalog
+  self.token_project = doc.token.project and doc.token.project.id
+  return true
+end
+
+-- Makes sure a password client holds a token that will not expire in the next EARLY seconds.
+function Auth:ensure(session)
+  if self.kind ~= "password" then return true end
+  if self.token and os.time() < self.expires - EARLY then return true end
+  return self:fetch(session)
+end
+
+-- Forgets the token after a 401, so the next ensure() fetches a new one.
+function Auth:invalidate() self.token = nil end
+
+-- The image endpoint from a Keystone catalog: service type "image", the interface and region
+-- asked for (any region when nil).
+function Auth:catalog_endpoint(interface, region)
+  for _, svc in ipairs(self.catalog or {}) do
+    if svc.type == "image" then
+      for _, ep in ipairs(svc.endpoints or {}) do
+        if ep.interface == (interface or "public") and (region == nil or ep.region == region
+            or ep.region_id == region) then
+          return (ep.url:gsub("/+$", ""))
+        end
+      end
+    end
+  end
+end
+
+-- Adds the credentials to the headers of a request about to be sent (a table of name ->
+-- value); returns the `sign` option for ims.core when the request must be signed.
+function Auth:apply(headers, project_id)
+  if self.kind == "aksk" then
+    if project_id then headers["X-Project-Id"] = project_id end
+    return { ak = self.ak, sk = self.sk, security_token = self.security_token }
+  end
+  headers["X-Auth-Token"] = self.token
+end
+
+-- Headers for a GET polled by the C poller (no session:request signing there): signed here,
+-- in C, through core.sign.
+function Auth:poll_headers(url, headers, project_id)
+  local sign = self:apply(headers, project_id)
+  if not sign then return headers end
+  headers["X-Security-Token"] = sign.security_token
+  return core.sign { ak = sign.ak, sk = sign.sk, method = "GET", url = url, headers = headers }.headers
+end
+
+return M
