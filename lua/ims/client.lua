@@ -3,7 +3,9 @@
 local core = require "ims.core"
 local auth = require "ims.auth"
 local errors = require "ims.errors"
+local cloudimages = require "ims.cloudimages"
 local images = require "ims.images"
+local jobs = require "ims.jobs"
 local json = require "ims.json"
 local url = require "ims.url"
 local validate = require "ims.validate"
@@ -86,6 +88,8 @@ function M.new(opts)
     },
   }, Client)
   self.images = images.new(self)
+  self.cloudimages = cloudimages.new(self)
+  self.jobs = jobs.new(self)
   return self
 end
 

@@ -51,6 +51,8 @@ function M.new(client)
 end
 
 local function wrap_image(self, t) return setmetatable(t, self._image_mt) end
+-- For client.cloudimages: IMS images are the same objects, with the same methods.
+function Images:_wrap(t) return wrap_image(self, t) end
 local function wrap_member(self, t) return setmetatable(t, self._member_mt) end
 
 local function image_id(fname, v) return validate.id(fname, "image", v, { "id", "image_id" }) end

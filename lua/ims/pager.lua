@@ -36,6 +36,32 @@ function M.glance(client, path, query, key)
   end
 end
 
+-- IMS: GET path?query&limit=N[&marker=last id]; items under body[key], no links: a page shorter
+-- than the limit is the last one.
+function M.marker(client, path, query, key, limit)
+  local marker, done = query.marker, false
+  return function()
+    if done then return nil end
+    local q = {}
+    for k, v in pairs(query) do q[k] = v end
+    q.limit, q.marker = limit, marker
+    local res, err = client:request { path = path, query = q, expect = 200 }
+    if not res then return false, err end
+    local items = type(res.json) == "table" and res.json[key]
+    if type(items) ~= "table" then
+      return false, errors.new { kind = "decode", status = res.status, method = "GET",
+        url = client:url(path, q), message = "response has no '" .. key .. "' list" }
+    end
+    local last = items[#items]
+    if #items < limit or type(last) ~= "table" or last.id == nil or last.id == marker then
+      done = true
+    else
+      marker = last.id
+    end
+    return items
+  end
+end
+
 -- Lazy iterator over items of `pages`, wrapped by `wrap`; raises ims.Error on failure
 -- (a generic `for` has no other way to report one). Stops after `max` items when given.
 function M.each(pages, wrap, max)

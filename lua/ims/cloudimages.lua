@@ -1,0 +1,287 @@
+-- client.cloudimages: the IMS-native API. Request bodies are checked against the contract's
+-- schemas (required fields, enums, ranges, mutually exclusive fields) before any I/O; the
+-- asynchronous calls return job objects (client.jobs) to wait on.
+local errors = require "ims.errors"
+local json = require "ims.json"
+local pager = require "ims.pager"
+local url = require "ims.url"
+local validate = require "ims.validate"
+
+local M = {}
+
+local Cloud = {}
+Cloud.__index = Cloud
+Cloud.__name = "ims.CloudImages"
+
+local function F(name) return "ims.cloudimages:" .. name end
+
+local TAGS = { tags = "strings", image_tags = "table" }
+local COMMON = { description = "string", enterprise_project_id = "string", max_ram = "integer",
+  min_ram = "integer" }
+
+local function schema(...)
+  local out = {}
+  for _, part in ipairs { ... } do for k, v in pairs(part) do out[k] = v end end
+  return out
+end
+
+local R = function(t) return { type = t, required = true } end
+
+-- POST /v2/cloudimages/action, one schema per source (ims-api.md §4.1)
+local FROM_INSTANCE = schema(TAGS, COMMON, { name = "string", instance_id = "string",
+  data_images = "table" })
+local FROM_FILE = schema(TAGS, COMMON, { name = R "string", image_url = R "string",
+  min_disk = R "integer", os_version = "string", os_type = { "Linux", "Windows", "Other" },
+  is_config = "boolean", cmk_id = "string",
+  type = { "ECS", "BMS", "FusionCompute", "Ironic", "IsoImage" }, data_images = "table",
+  is_quick_import = "boolean", architecture = { "x86", "arm" }, hw_firmware_type = { "bios", "uefi" } })
+local FROM_VOLUME = schema(TAGS, COMMON, { name = R "string", volume_id = R "string",
+  os_version = R "string", type = { "ECS", "BMS", "FusionCompute", "Ironic" } })
+local INSTANCE_DATA_IMAGE = schema(TAGS, { name = R "string", volume_id = R "string",
+  description = "string" })
+local FILE_DATA_IMAGE = schema(TAGS, { name = "string", description = "string",
+  image_url = R "string", min_disk = R "integer", is_quick_import = "boolean" })
+-- POST /v1/cloudimages/dataimages/action (§5.1)
+local DATA_IMAGE = schema(TAGS, { name = R "string", image_url = R "string", min_disk = R "integer",
+  os_type = { "Windows", "Linux" }, description = "string", cmk_id = "string",
+  enterprise_project_id = "string" })
+-- POST /v1/cloudimages/wholeimages/action (§5.4)
+local WHOLE = schema(TAGS, COMMON, { name = R "string", instance_id = "string", backup_id = "string",
+  vault_id = "string", whole_image_type = { "CBR", "CSBS" } })
+local EXPORT = { bucket_url = R "string", file_format = { "qcow2", "vhd", "zvhd", "vmdk" },
+  is_quick_export = "boolean" }
+
+local LIST_QUERY = {
+  __isregistered = "string", __imagetype = { "gold", "private", "shared", "market" },
+  __whole_image = "boolean", __system__cmkid = "string", protected = "boolean",
+  visibility = { "public", "private", "shared" }, owner = "string", id = "string",
+  status = { "queued", "saving", "deleted", "killed", "active" }, name = "string",
+  container_format = "string", disk_format = { "zvhd2", "vhd", "zvhd", "raw", "qcow2" },
+  min_ram = "integer", min_disk = "integer", __os_bit = { "32", "64" }, __platform = "string",
+  __os_type = { "Linux", "Windows", "Other" }, tag = "string",
+  member_status = { "accepted", "rejected", "pending" }, virtual_env_type = "string",
+  enterprise_project_id = "string", created_at = "string", updated_at = "string",
+  flavor_id = "string", architecture = { "x86", "arm" }, __support_kvm = "string",
+  __support_xen = "string", __support_largememory = "string", __support_diskintensive = "string",
+  __support_highperformance = "string", __support_xen_gpu_type = "string",
+  __support_kvm_gpu_type = "string", __support_xen_hana = "string",
+  __support_kvm_infiniband = "string", marker = "string", limit = "integer",
+  sort_key = { "name", "container_format", "disk_format", "status", "id", "size", "created_at" },
+  sort_dir = { "asc", "desc" }, max = "integer",
+}
+
+function M.new(client)
+  return setmetatable({ client = client }, Cloud)
+end
+
+local function check(self, fname)
+  if getmetatable(self) ~= Cloud then error(fname .. ": call it with ':'", 3) end
+  self.client:check_open(fname)
+end
+
+-- "bucket:object", both parts present.
+local function bucket_object(fname, field, v, level)
+  if type(v) ~= "string" or not v:match("^[^:]+:.+$") then
+    error(fname .. ": field '" .. field .. "' must be \"bucket:object\" (got "
+      .. (type(v) == "string" and ("'" .. v .. "'") or type(v)) .. ")", level + 1)
+  end
+end
+
+local function range(fname, field, v, lo, hi, level)
+  if v ~= nil and (v < lo or v > hi) then
+    error(string.format("%s: field '%s' must be between %d and %d (got %d)", fname, field, lo, hi, v),
+      level + 1)
+  end
+end
+
+-- Checks a body against a schema plus the rules every IMS body shares; returns the copy.
+local function body(fname, b, sch, level)
+  level = level + 1
+  if type(b) ~= "table" then
+    error(fname .. ": argument 'body' must be a table (got " .. type(b) .. ")", level)
+  end
+  local c = validate.options(fname, b, sch, level + 1)
+  if c.tags ~= nil and c.image_tags ~= nil then
+    error(fname .. ": give only one of 'tags', 'image_tags'", level)
+  end
+  if c.image_tags then
+    for i, t in ipairs(c.image_tags) do
+      validate.options(fname .. ": image_tags[" .. i .. "]", t,
+        { key = R "string", value = R "string" }, level + 1)
+    end
+    c.image_tags = json.array(c.image_tags)
+  end
+  if c.tags then c.tags = json.array(c.tags) end
+  if c.name ~= nil and (#c.name < 1 or #c.name > 128) then
+    error(fname .. ": field 'name' must be 1 to 128 characters", level)
+  end
+  if c.description ~= nil and #c.description > 1024 then
+    error(fname .. ": field 'description' must be at most 1024 characters", level)
+  end
+  if c.image_url ~= nil then bucket_object(fname, "image_url", c.image_url, level) end
+  return c
+end
+
+local function send_job(self, req)
+  local res, err = self.client:request(req)
+  if not res then return nil, err end
+  if type(res.json) ~= "table" or type(res.json.job_id) ~= "string" then
+    return nil, errors.new { kind = "decode", status = res.status, method = req.method,
+      url = self.client:url(req.path), message = "the response has no job_id" }
+  end
+  return self.client.jobs:wrap { job_id = res.json.job_id }
+end
+
+-- create(body): from `instance_id`, `data_images`, `image_url` or `volume_id`.
+function Cloud:create(b)
+  local fname = F "create"
+  check(self, fname)
+  if type(b) ~= "table" then
+    error(fname .. ": argument 'body' must be a table (got " .. type(b) .. ")", 2)
+  end
+  local c
+  if b.instance_id ~= nil or (b.data_images ~= nil and b.image_url == nil) then
+    if b.instance_id ~= nil and b.data_images ~= nil then
+      error(fname .. ": give only one of 'instance_id', 'data_images'", 2)
+    end
+    c = body(fname, b, FROM_INSTANCE, 2)
+    if c.data_images then c.data_images = { table.unpack(c.data_images) } end -- not the caller's
+    if c.instance_id and not c.name then error(fname .. ": missing required field 'name'", 2) end
+    for i, d in ipairs(c.data_images or {}) do
+      c.data_images[i] = body(fname .. ": data_images[" .. i .. "]", d, INSTANCE_DATA_IMAGE, 2)
+    end
+  elseif b.image_url ~= nil then
+    c = body(fname, b, FROM_FILE, 2)
+    if c.data_images then c.data_images = { table.unpack(c.data_images) } end
+    range(fname, "min_disk", c.min_disk, 1, 1024, 2)
+    if c.data_images and #c.data_images > 3 then
+      error(fname .. ": field 'data_images' holds at most 3 images", 2)
+    end
+    for i, d in ipairs(c.data_images or {}) do
+      local dc = body(fname .. ": data_images[" .. i .. "]", d, FILE_DATA_IMAGE, 2)
+      range(fname, "data_images[" .. i .. "].min_disk", dc.min_disk, 1, 2048, 2)
+      c.data_images[i] = dc
+    end
+    if (c.is_quick_import or c.type == "IsoImage") and not c.os_version then
+      error(fname .. ": field 'os_version' is required with is_quick_import or type IsoImage", 2)
+    end
+  elseif b.volume_id ~= nil then
+    c = body(fname, b, FROM_VOLUME, 2)
+  else
+    error(fname .. ": the body needs one of 'instance_id', 'data_images', 'image_url', 'volume_id'", 2)
+  end
+  if c.data_images then c.data_images = json.array(c.data_images) end
+  return send_job(self, { method = "POST", path = "/v2/cloudimages/action", json = c, expect = 200 })
+end
+
+function Cloud:create_data_image(b)
+  local fname = F "create_data_image"
+  check(self, fname)
+  local c = body(fname, b, DATA_IMAGE, 2)
+  range(fname, "min_disk", c.min_disk, 40, 2048, 2)
+  return send_job(self, { method = "POST", path = "/v1/cloudimages/dataimages/action", json = c,
+    expect = 200 })
+end
+
+function Cloud:create_whole_image(b)
+  local fname = F "create_whole_image"
+  check(self, fname)
+  local c = body(fname, b, WHOLE, 2)
+  if (c.instance_id == nil) == (c.backup_id == nil) then
+    error(fname .. ": the body needs exactly one of 'instance_id', 'backup_id'", 2)
+  end
+  return send_job(self, { method = "POST", path = "/v1/cloudimages/wholeimages/action", json = c,
+    expect = 200 })
+end
+
+local function image_id(fname, v) return validate.id(fname, "image", v, { "id", "image_id" }) end
+
+-- register(image, "bucket:object"): the object's bytes into a queued image.
+function Cloud:register(image, image_url)
+  local fname = F "register"
+  check(self, fname)
+  local id = image_id(fname, image)
+  bucket_object(fname, "image_url", image_url, 2)
+  return send_job(self, { method = "PUT", path = url.path("v1", "cloudimages", id, "upload"),
+    json = { image_url = image_url }, expect = 200 })
+end
+
+-- export(image, {bucket_url=, file_format=?, is_quick_export=?})
+function Cloud:export(image, opts)
+  local fname = F "export"
+  check(self, fname)
+  local id = image_id(fname, image)
+  local c = validate.options(fname, opts, EXPORT)
+  bucket_object(fname, "bucket_url", c.bucket_url, 2)
+  if c.is_quick_export then
+    if c.file_format then error(fname .. ": omit 'file_format' with is_quick_export", 2) end
+  elseif not c.file_format then
+    error(fname .. ": missing required field 'file_format' (or is_quick_export = true)", 2)
+  end
+  return send_job(self, { method = "POST", path = url.path("v1", "cloudimages", id, "file"),
+    json = c, expect = 200 })
+end
+
+-- update(image, changes): {name = "x", __description = ims.null} or explicit ops.
+function Cloud:update(image, changes)
+  local fname = F "update"
+  check(self, fname)
+  local id = image_id(fname, image)
+  validate.arg(fname, "changes", changes, "table")
+  local ops = {}
+  if changes[1] ~= nil then
+    for i, op in ipairs(changes) do
+      ops[i] = validate.options(fname .. ": changes[" .. i .. "]", op, {
+        op = R { "add", "replace", "remove" }, path = R "string", value = "any" }, 3)
+    end
+  else
+    local keys = {}
+    for k in pairs(changes) do
+      if type(k) ~= "string" then error(fname .. ": change keys must be attribute names", 2) end
+      keys[#keys + 1] = k
+    end
+    if #keys == 0 then error(fname .. ": no changes given", 2) end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local v = changes[k]
+      local present = k == "name" or (type(image) == "table" and image[k] ~= nil)
+      if v == json.null then
+        ops[#ops + 1] = { op = "remove", path = "/" .. k, value = "" } -- IMS wants a value
+      else
+        ops[#ops + 1] = { op = present and "replace" or "add", path = "/" .. k, value = v }
+      end
+    end
+  end
+  local res, err = self.client:request { method = "PATCH", path = url.path("v2", "cloudimages", id),
+    json = json.array(ops), expect = 200 }
+  if not res then return nil, err end
+  return self.client.images:_wrap(res.json)
+end
+
+local function list_query(fname, query)
+  local q = validate.options(fname, query, LIST_QUERY, 4)
+  local max = q.max
+  q.max = nil
+  return q, max
+end
+
+local function pages(self, q)
+  return pager.marker(self.client, "/v2/cloudimages", q, "images", q.limit or 500)
+end
+
+function Cloud:list(query)
+  local fname = F "list"
+  check(self, fname)
+  local q, max = list_query(fname, query)
+  return pager.list(pages(self, q), function(t) return self.client.images:_wrap(t) end, max)
+end
+
+function Cloud:each(query)
+  local fname = F "each"
+  check(self, fname)
+  local q, max = list_query(fname, query)
+  return pager.each(pages(self, q), function(t) return self.client.images:_wrap(t) end, max)
+end
+
+M.Cloud = Cloud
+return M
