@@ -153,6 +153,14 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
+/* core.time() -> wall-clock seconds with a fraction (to compare with server timestamps). */
+static int l_time(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+  return 1;
+}
+
 int luaopen_ims_core(lua_State *L) {
   static int curl_ready = 0;
   if (!curl_ready) {
@@ -163,7 +171,7 @@ int luaopen_ims_core(lua_State *L) {
   static const luaL_Reg funcs[] = {{"session", ims_session_new}, {"version", l_version},
                                    {"digest", l_digest},         {"file_digests", l_file_digests},
                                    {"sleep", l_sleep},           {"now", l_now},
-                                   {"sign", ims_l_sign},
+                                   {"sign", ims_l_sign},          {"time", l_time},
                                    {NULL, NULL}};
   ims_session_open(L);
   luaL_newlib(L, funcs);

@@ -15,7 +15,8 @@ local PASSWORD = {
   password = { type = "string", required = true }, domain = { type = "string", required = true },
   project_id = "string", project_name = "string",
 }
--- refresh this long before expires_at, so a request never leaves with a dying token
+-- refresh this long before expires_at (a tenth of the lifetime for short-lived tokens), so a
+-- request never leaves with a dying token
 local EARLY = 300
 
 local Auth = {}
@@ -86,6 +87,8 @@ function Auth:fetch(session)
   end
   self.token = token
   self.expires = utc_seconds(doc.token.expires_at) or (os.time() + 3600)
+  local issued = utc_seconds(doc.token.issued_at) or os.time()
+  self.early = math.min(EARLY, math.max(0, self.expires - issued) / 10)
   self.catalog = doc.token.catalog
   self.token_project = doc.token.project and doc.token.project.id
   return true
@@ -94,7 +97,7 @@ end
 -- Makes sure a password client holds a token that will not expire in the next EARLY seconds.
 function Auth:ensure(session)
   if self.kind ~= "password" then return true end
-  if self.token and os.time() < self.expires - EARLY then return true end
+  if self.token and os.time() < self.expires - self.early then return true end
   return self:fetch(session)
 end
 
