@@ -6,7 +6,6 @@ query, headers parsed by http.client.parse_headers from ISO-8859-1 wire bytes.
 
 import base64
 import calendar
-import hashlib
 import io
 import http.client
 import json

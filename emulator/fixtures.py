@@ -1,0 +1,41 @@
+"""The fixtures file: identities (read by auth.Authenticator) and the cloud resources behind the
+IMS routes: instances, data volumes, backups (each a disk file) and buckets (directories).
+Relative paths are relative to the fixtures file's directory."""
+
+import json
+import os
+
+
+class FixtureError(ValueError):
+    pass
+
+
+class Fixtures:
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        base = os.path.dirname(self.path)
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                self.raw = json.load(f)
+        except (OSError, ValueError) as e:
+            raise FixtureError("cannot read fixtures %s: %s" % (path, e)) from None
+
+        def resolve(p):
+            return os.path.normpath(os.path.join(base, p))
+
+        try:
+            self.instances = {i["id"]: dict(i, disk_file=resolve(i["disk_file"]))
+                              for i in self.raw.get("instances", [])}
+            self.volumes = {v["id"]: dict(v, disk_file=resolve(v["disk_file"]))
+                            for v in self.raw.get("volumes", [])}
+            self.backups = {b["id"]: dict(b, disk_file=resolve(b["disk_file"]))
+                            for b in self.raw.get("backups", [])}
+            self.buckets = {b["name"]: resolve(b["dir"]) for b in self.raw.get("buckets", [])}
+            self.job_duration = float(self.raw.get("job_duration", 2.0))
+        except (KeyError, TypeError, ValueError) as e:
+            raise FixtureError("fixtures %s: bad entry (%s)" % (path, e)) from None
+
+    def owned(self, table, item_id, project_id):
+        """The instance/volume/backup `item_id` of `project_id`, or None."""
+        item = getattr(self, table).get(item_id)
+        return item if item is not None and item.get("project") == project_id else None

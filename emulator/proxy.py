@@ -1,0 +1,139 @@
+"""The Glance v2 pass-through (`/v2/images…`, `/v2/schemas…`): the request goes to the real
+Glance as the authenticated project, and both bodies stream in PIECE-sized pieces.
+
+The upstream side is a raw socket rather than http.client so that `Expect: 100-continue` can be
+honoured end to end: the client's body is read only once Glance asks for it, and a final answer
+Glance gives before reading (409, 415, ...) reaches the client without the body being sent."""
+
+import select
+import socket
+from http.client import parse_headers
+
+from .glance import TIMEOUT, identity_headers
+from .httpio import PIECE, BodyReader
+
+# Hop-by-hop headers and the framing the proxy sets itself.
+HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+       "upgrade", "expect", "host", "content-length"}
+# Credentials and identity a client must not pass to Glance (it would impersonate a project).
+IDENTITY = ("x-identity", "x-project", "x-tenant", "x-user", "x-domain", "x-role", "x-service",
+            "x-auth", "x-is-admin", "x-sdk", "x-security", "authorization")
+CONTINUE_WAIT = 1.0    # seconds to wait for Glance's 100 Continue before sending the body anyway
+
+
+class UpstreamError(Exception):
+    pass
+
+
+def is_glance_path(path):
+    return any(path == p or path.startswith(p + "/") for p in ("/v2/images", "/v2/schemas"))
+
+
+def template(path):
+    """The route template of a Glance path for the stats: ids become placeholders."""
+    names = {"images": "{image_id}", "members": "{member_id}", "tags": "{tag}"}
+    segments = path.split("/")
+    out = segments[:3]
+    for prev, seg in zip(segments[2:], segments[3:]):
+        out.append(names.get(prev, seg) if segments[1:3] == ["v2", "images"] else seg)
+    return "/".join(out)
+
+
+def _request_head(ctx, glance, body):
+    lines = ["%s %s HTTP/1.1" % (ctx.method, ctx.handler.path),
+             "Host: %s:%d" % (glance.host, glance.port)]
+    for name, value in ctx.handler.headers.items():
+        low = name.lower()
+        if low not in HOP and not low.startswith(IDENTITY):
+            lines.append("%s: %s" % (name, value))
+    lines += ["%s: %s" % kv for kv in identity_headers(ctx.ident).items()]
+    lines.append("Connection: close")
+    if body.declared:
+        lines.append("Transfer-Encoding: chunked" if body.length is None else
+                     "Content-Length: %d" % body.length)
+        lines.append("Expect: 100-continue")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _read_head(rfp):
+    """(status, reason, headers) of the next response, 1xx included."""
+    line = rfp.readline(65537)
+    parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise UpstreamError("Glance sent no valid status line (%r)" % line[:80])
+    return int(parts[1]), (parts[2] if len(parts) > 2 else ""), parse_headers(rfp)
+
+
+def _final_head(rfp, head=None):
+    head = head or _read_head(rfp)
+    while 100 <= head[0] < 200:
+        head = _read_head(rfp)
+    return head
+
+
+def _send_body(body, sock, chunked):
+    """Client body -> Glance. Stops quietly when Glance stops reading (it has answered);
+    failures on the client side propagate."""
+    while True:
+        piece = body.read(PIECE)
+        if chunked:
+            data = b"%x\r\n%s\r\n" % (len(piece), piece) if piece else b"0\r\n\r\n"
+        else:
+            data = piece
+        try:
+            if data:
+                sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if not piece:
+            return
+
+
+def forward(ctx, glance, public_url):
+    body = ctx.body
+    try:
+        sock = socket.create_connection((glance.host, glance.port), timeout=TIMEOUT)
+    except OSError as e:
+        raise UpstreamError("cannot reach Glance at %s: %s" % (glance.url, e)) from None
+    try:
+        sock.sendall(_request_head(ctx, glance, body))
+        rfp = sock.makefile("rb", buffering=PIECE)
+        head = None
+        if body.declared:
+            ready, _, _ = select.select([sock], [], [], CONTINUE_WAIT)
+            if ready:
+                head = _read_head(rfp)
+            if head is None or head[0] == 100:
+                head = None
+                _send_body(body, sock, body.length is None)
+        status, reason, headers = _final_head(rfp, head)
+        _relay(ctx, status, reason, headers, rfp, glance, public_url)
+    except (OSError, ValueError) as e:
+        if ctx.out.started:
+            raise
+        raise UpstreamError("Glance connection failed: %s" % e) from None
+    finally:
+        sock.close()
+
+
+def _relay(ctx, status, reason, headers, rfp, glance, public_url):
+    out_headers = []
+    for name, value in headers.items():
+        low = name.lower()
+        if low in HOP:
+            continue
+        if low == "location" and value.startswith(glance.url):
+            value = public_url + value[len(glance.url):]   # Glance names itself; clients see us
+        out_headers.append((name, value))
+    if ctx.method == "HEAD" or status in (204, 304):
+        upstream, length = None, int(headers.get("Content-Length") or 0)
+    else:
+        upstream = BodyReader(rfp, headers, until_close=True)
+        length = upstream.length
+    ctx.out.start(status, out_headers, reason=reason, length=length)
+    while upstream is not None:
+        piece = upstream.read(PIECE)
+        if not piece:
+            break
+        ctx.out.write(piece)
+    ctx.out.finish()

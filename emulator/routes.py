@@ -1,0 +1,56 @@
+"""Which code serves which path: IMS-native routes (ims-api.md §4-§6), the IAM token route and
+the Glance v2 pass-through. Templates double as the keys of the request statistics."""
+
+import re
+import urllib.parse
+
+from . import actions, cloudimages, proxy
+
+MAX_TOKEN_BODY = 64 * 1024
+
+
+def issue_token(ctx):
+    """POST /v3/auth/tokens: Keystone v3 password authentication (no credentials needed)."""
+    data = ctx.body.read_all(MAX_TOKEN_BODY)
+    nocatalog = any(k == "nocatalog" for k, _ in ctx.query())
+    status, headers, body = ctx.app.auth.issue_token(data or b"", nocatalog=nocatalog)
+    ctx.send_json(status, body, [(k, v) for k, v in headers.items() if k.lower() != "content-type"])
+
+
+def forward_to_glance(ctx):
+    proxy.forward(ctx, ctx.app.glance, ctx.app.public_url)
+
+
+def _route(method, template, handler):
+    regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
+    return method, regex, template, handler
+
+
+IMS = [
+    _route("GET", "/v2/cloudimages", cloudimages.list_images),
+    _route("POST", "/v2/cloudimages/action", actions.create_image),
+    _route("PATCH", "/v2/cloudimages/{image_id}", cloudimages.update_image),
+    _route("POST", "/v1/cloudimages/dataimages/action", actions.create_data_image),
+    _route("POST", "/v1/cloudimages/wholeimages/action", actions.create_whole_image),
+    _route("PUT", "/v1/cloudimages/{image_id}/upload", actions.register_image),
+    _route("POST", "/v1/cloudimages/{image_id}/file", actions.export_image),
+    _route("GET", "/v1/{project_id}/jobs/{job_id}", cloudimages.show_job),
+    _route("GET", "/v1/cloudimages/job/{job_id}", cloudimages.show_job),
+]
+
+
+def find(method, path):
+    """(handler or None, path parameters, template, needs authentication) for a raw path."""
+    if path == "/v3/auth/tokens":
+        return (issue_token if method == "POST" else None), {}, path, False
+    if proxy.is_glance_path(path):
+        return forward_to_glance, {}, proxy.template(path), True
+    template = "(no route)"
+    for m, regex, tmpl, handler in IMS:
+        match = regex.match(path)
+        if match:
+            template = tmpl
+            if m == method:
+                params = {k: urllib.parse.unquote(val) for k, val in match.groupdict().items()}
+                return handler, params, tmpl, True
+    return None, {}, template, False

@@ -1,0 +1,118 @@
+"""Files scripts/stack writes into its directory DIR:
+
+    /usr/bin/python3 -m emulator.stackfiles fixtures DIR
+        DIR/fixtures.json with fresh credentials and ids, and the files it names: random disk
+        files of 2-3 MiB for instances, a data volume and a backup, and a bucket directory
+        holding images/import.raw. An existing DIR/fixtures.json is kept as it is.
+    /usr/bin/python3 -m emulator.stackfiles env DIR EMULATOR_URL GLANCE_URL
+        DIR/env: shell exports for two projects (IMS_ENDPOINT, IMS_AK_A, ...)."""
+
+import json
+import os
+import secrets
+import shlex
+import string
+import sys
+import uuid
+
+PROJECT_A = "a" * 32      # the ids spec/support/env.lua uses for Glance-only specs
+PROJECT_B = "b" * 32
+MIB = 1024 * 1024
+IMPORT_OBJECT = "images/import.raw"    # in the bucket: what imports and registrations read
+
+
+def _random_file(path, size):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, MIB)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def _secret(n, alphabet=string.ascii_letters + string.digits):
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def make_fixtures(d):
+    path = os.path.join(d, "fixtures.json")
+    if os.path.exists(path):
+        return path
+    vol, backup = str(uuid.uuid4()), str(uuid.uuid4())
+    fixtures = {
+        "domain": {"id": uuid.uuid4().hex, "name": "ims-demo"},
+        "projects": [{"id": PROJECT_A, "name": "cn-north-4"},
+                     {"id": PROJECT_B, "name": "cn-north-4_consumer"}],
+        "users": [{"id": uuid.uuid4().hex, "name": name, "password": _secret(20),
+                   "projects": [project]}
+                  for name, project in (("alice", PROJECT_A), ("bob", PROJECT_B))],
+        "aksk": [{"ak": _secret(20, string.ascii_uppercase + string.digits), "sk": _secret(40),
+                  "user": user, "security_token": None} for user in ("alice", "bob")],
+        "instances": [
+            {"id": str(uuid.uuid4()), "name": "web-stopped", "status": "SHUTOFF",
+             "project": PROJECT_A, "disk_file": "instances/web-stopped.raw", "data_volumes": [vol]},
+            {"id": str(uuid.uuid4()), "name": "web-running", "status": "ACTIVE",
+             "project": PROJECT_A, "disk_file": "instances/web-running.raw", "data_volumes": []}],
+        "volumes": [{"id": vol, "project": PROJECT_A, "disk_file": "volumes/data-1.raw"}],
+        "backups": [{"id": backup, "project": PROJECT_A, "disk_file": "backups/backup-1.raw"}],
+        "buckets": [{"name": "ims-demo-bucket", "dir": "buckets/ims-demo-bucket"}],
+        "token_lifetime": 86400,
+        "job_duration": 2.0,
+    }
+    files = ["instances/web-stopped.raw", "instances/web-running.raw", "volumes/data-1.raw",
+             "backups/backup-1.raw", "buckets/ims-demo-bucket/" + IMPORT_OBJECT]
+    for i, rel in enumerate(files):
+        _random_file(os.path.join(d, rel), 2 * MIB + i * 256 * 1024)   # sizes differ: 2-3 MiB
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(fixtures, f, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def write_env(d, url, glance_url):
+    with open(os.path.join(d, "fixtures.json")) as f:
+        fx = json.load(f)
+
+    def path(rel):
+        return os.path.normpath(os.path.join(os.path.abspath(d), rel))
+
+    users = {u["name"]: u for u in fx["users"]}
+    keys = {k["user"]: k for k in fx["aksk"]}
+    out = {"IMS_ENDPOINT": url, "IAM_ENDPOINT": url + "/v3", "IMS_DOMAIN": fx["domain"]["name"]}
+    for suffix, name in (("A", "alice"), ("B", "bob")):
+        out.update({"IMS_PROJECT_" + suffix: users[name]["projects"][0],
+                    "IMS_AK_" + suffix: keys[name]["ak"], "IMS_SK_" + suffix: keys[name]["sk"],
+                    "IMS_USER_" + suffix: name, "IMS_PASSWORD_" + suffix: users[name]["password"]})
+    bucket = fx["buckets"][0]
+    stopped = next(i for i in fx["instances"] if i["status"] == "SHUTOFF")
+    running = next(i for i in fx["instances"] if i["status"] != "SHUTOFF")
+    out.update({
+        "IMS_INSTANCE_STOPPED": stopped["id"], "IMS_INSTANCE_RUNNING": running["id"],
+        "IMS_INSTANCE_STOPPED_DISK": path(stopped["disk_file"]),
+        "IMS_BUCKET": bucket["name"],
+        "IMS_BUCKET_DIR": path(bucket["dir"]), "IMS_IMPORT_OBJECT": IMPORT_OBJECT,
+        "IMS_GLANCE_URL": glance_url, "IMS_VOLUME": fx["volumes"][0]["id"],
+        "IMS_BACKUP": fx["backups"][0]["id"], "IMS_ADMIN_URL": url + "/_emulator",
+    })
+    tmp = os.path.join(d, "env.tmp")
+    with open(tmp, "w") as f:
+        f.write("# written by scripts/stack up; source it: . %s/env\n" % os.path.abspath(d))
+        f.writelines("export %s=%s\n" % (k, shlex.quote(v)) for k, v in out.items())
+    os.replace(tmp, os.path.join(d, "env"))
+
+
+def main(argv):
+    if len(argv) == 2 and argv[0] == "fixtures":
+        print(make_fixtures(argv[1]))
+    elif len(argv) == 4 and argv[0] == "env":
+        write_env(*argv[1:])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
