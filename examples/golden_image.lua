@@ -28,7 +28,8 @@ end
 local function job_reporter(label)
   return function(job)
     local pct = job.entities and job.entities.process_percent
-    print(string.format("  %-14s %-8s %s", label, job.status, pct and (pct .. "%") or ""))
+    print(string.format("  %-14s %-8s %s", label, job.status,
+      pct and string.format("%3.0f%%", pct) or ""))
   end
 end
 
