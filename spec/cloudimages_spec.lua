@@ -151,6 +151,22 @@ describe("client.cloudimages and client.jobs", function()
     assert.is_true(polls >= 100)
   end)
 
+  it("keeps waiting through 503s, 429 with Retry-After and resets while polling", function()
+    local jobs = {}
+    for i = 1, 3 do
+      jobs[i] = assert(c.cloudimages:create_whole_image { name = unique("faulty-" .. i), instance_id = S.IMS_INSTANCE_STOPPED })
+    end
+    raw.admin("POST", "/faults", { route = "^/v1/[^/]+/jobs/", kind = "status", status = 503, count = 3 })
+    raw.admin("POST", "/faults", { route = "^/v1/[^/]+/jobs/", kind = "throttle", retry_after = 1, count = 2 })
+    raw.admin("POST", "/faults", { route = "^/v1/[^/]+/jobs/", kind = "reset", count = 2 })
+    local t0 = core.now()
+    local done, err = c.jobs:wait_all(jobs, { interval = 0.1, max_interval = 0.3, timeout = 30 })
+    raw.admin("DELETE", "/faults")
+    assert.is_nil(err)
+    for _, j in ipairs(done) do assert.equal("SUCCESS", j.status) end
+    assert.is_true(core.now() - t0 >= 0.9) -- the throttled job waited for its Retry-After
+  end)
+
   it("reports wait_all failures by index", function()
     local good = assert(c.cloudimages:create_whole_image { name = unique("ok"), instance_id = S.IMS_INSTANCE_STOPPED })
     local bad = assert(c.cloudimages:create { name = unique("bad"), min_disk = 40, image_url = S.IMS_BUCKET .. ":nope.raw" })
