@@ -57,4 +57,25 @@ describe("examples", function()
     local c <close> = ims.new { endpoint = env.glance_url, headers = env.identity_headers("a") }
     assert.equal(404, select(2, c.images:get(golden)).status)
   end)
+
+  it("ims.from_env configures a client from the environment (AK/SK, token, IAM password)", function()
+    local S = env.stack
+    local script = "-e 'local ims = require \"ims\"; local c = ims.from_env(); "
+      .. "local l = assert(c.cloudimages:list { max = 1 }); print(\"ok\", c.endpoint, c.project_id, #l)'"
+    local base = { IMS_ENDPOINT = S.IMS_ENDPOINT, HUAWEICLOUD_SDK_PROJECT_ID = S.IMS_PROJECT_A,
+      IMS_AK_A = "", IMS_SK_A = "" }
+    local function with(extra)
+      local v = {}
+      for k, x in pairs(base) do v[k] = x end
+      for k, x in pairs(extra) do v[k] = x end
+      return v
+    end
+    local out, rc = run("", { script }, with { HUAWEICLOUD_SDK_AK = S.IMS_AK_A, HUAWEICLOUD_SDK_SK = S.IMS_SK_A })
+    assert.equal(0, rc, out)
+    assert.matches("ok\t" .. S.IMS_ENDPOINT:gsub("%p", "%%%0") .. "\t" .. S.IMS_PROJECT_A, out)
+    out, rc = run("", { script }, with { OS_AUTH_URL = S.IAM_ENDPOINT, OS_USERNAME = S.IMS_USER_A,
+      OS_PASSWORD = S.IMS_PASSWORD_A, OS_USER_DOMAIN_NAME = S.IMS_DOMAIN, OS_PROJECT_ID = S.IMS_PROJECT_A })
+    assert.equal(0, rc, out)
+    assert.matches("^ok", out)
+  end)
 end)
