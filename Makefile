@@ -1,5 +1,6 @@
 # lua-ims build. `make` builds build/ims/core.so; `make test` is the README's test command.
 # Mandatory flags live outside CFLAGS/LDFLAGS so `make CFLAGS=...` cannot drop them.
+SHELL      := /bin/bash
 LUA        ?= lua5.4
 PKG_CONFIG ?= pkg-config
 PREFIX     ?= /usr/local
@@ -20,7 +21,7 @@ SRC  := $(wildcard src/*.c)
 HDR  := $(wildcard src/*.h)
 CORE := $(BUILD)/ims/core.so
 
-.PHONY: all build test demo lint valgrind asan install uninstall clean rock deps
+.PHONY: all build test demo lint valgrind asan install uninstall clean rock deps fuzz
 
 all build: $(CORE)
 
@@ -61,6 +62,26 @@ asan:
 	IMS_TEST_PRELOAD="$$($(CC) -print-file-name=libasan.so)" \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
 	scripts/test
+
+# libFuzzer targets (clang) for the C that parses or canonicalises untrusted input; each runs
+# FUZZ_SECONDS on its corpus in fuzz/corpus/<target> (new finds are added to it).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := fuzz_canon fuzz_sign fuzz_headers
+FUZZ_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
+  -fno-sanitize-recover=all $(LUA_CFLAGS) $(CURL_CFLAGS)
+fuzz:
+	scripts/deps fuzz
+	@mkdir -p $(BUILD)/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$t fuzz/$$t.c src/sign.c src/transfer.c src/digest.c \
+	    -llua5.4 $(CURL_LIBS) $(SSL_LIBS) -lm || exit 1; \
+	  mkdir -p fuzz/corpus/$$t; \
+	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 fuzz/corpus/$$t 2>&1 \
+	    | grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss|cov:|ERROR|SUMMARY' \
+	    | tail -4; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 # Build and install the rock into ./lua_modules offline (Debian's luarocks), then load it.
 rock:

@@ -93,7 +93,8 @@ static size_t on_header(char *d, size_t size, size_t n, void *ud) {
     s->status = 0;
     while (i < end && d[i] != ' ') i++;
     while (i < end && d[i] == ' ') i++;
-    while (i < end && d[i] >= '0' && d[i] <= '9') s->status = s->status * 10 + (d[i++] - '0');
+    for (int k = 0; k < 3 && i < end && d[i] >= '0' && d[i] <= '9'; k++)  /* 3 digits: no overflow */
+      s->status = s->status * 10 + (d[i++] - '0');
     return len;
   }
   if (end && (ims_buf_add(&s->headers, d, end) || ims_buf_add(&s->headers, "\n", 1))) return 0;

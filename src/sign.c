@@ -56,7 +56,7 @@ int ims_canon_uri(ims_buf *out, const char *path, size_t n) {
   for (size_t i = 0; rc == 0 && i <= dec.len; i++) {
     if (i == dec.len || dec.p[i] == '/') {
       /* keep the slashes, encode the text between them */
-      rc = ims_uri_escape(out, dec.p + start, i - start);
+      if (i > start) rc = ims_uri_escape(out, dec.p + start, i - start);
       if (rc == 0 && i < dec.len) rc = ims_buf_add(out, "/", 1);
       start = i + 1;
     }

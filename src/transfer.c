@@ -25,7 +25,7 @@ int ims_buf_add(ims_buf *b, const char *p, size_t n) {
     b->p = np;
     b->cap = cap;
   }
-  memcpy(b->p + b->len, p, n);
+  if (n) memcpy(b->p + b->len, p, n); /* p may be NULL when n is 0 */
   b->len += n;
   b->p[b->len] = '\0';
   return 0;
@@ -178,7 +178,9 @@ size_t ims_cb_header(char *data, size_t size, size_t nitems, void *ud) {
     t->status = 0;
     while (i < end && data[i] != ' ') i++;
     while (i < end && data[i] == ' ') i++;
-    while (i < end && data[i] >= '0' && data[i] <= '9') t->status = t->status * 10 + (data[i++] - '0');
+    /* a status has three digits: more would overflow (found by fuzz/fuzz_headers) */
+    for (int k = 0; k < 3 && i < end && data[i] >= '0' && data[i] <= '9'; k++)
+      t->status = t->status * 10 + (data[i++] - '0');
     while (i < end && data[i] == ' ') i++;
     if (ims_buf_add(&t->reason, data + i, end - i)) return stop(t, "OUT_OF_MEMORY", "out of memory"), 0;
     return n;
