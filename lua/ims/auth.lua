@@ -21,6 +21,11 @@ local EARLY = 300
 
 local Auth = {}
 Auth.__index = Auth
+
+-- The secrets (SK, password, security token, token) live here, not in the auth table, so a
+-- debug dump of a client (inspect(client), a serialised log) cannot reveal them.
+local secret = setmetatable({}, { __mode = "k" })
+local SECRET_FIELDS = { "sk", "password", "security_token", "token" }
 -- The table never shows its secrets when printed.
 Auth.__tostring = function(a) return "ims.Auth (" .. a.kind .. ")" end
 
@@ -43,6 +48,11 @@ function M.new(opts, level)
       .. "'password' and 'domain'", level)
   end
   checked.kind = kind
+  local hidden = {}
+  for _, k in ipairs(SECRET_FIELDS) do
+    hidden[k], checked[k] = checked[k], nil
+  end
+  secret[checked] = hidden
   return setmetatable(checked, Auth)
 end
 
@@ -68,7 +78,7 @@ function Auth:fetch(session)
     or { name = self.project_name, domain = { name = self.domain } }
   local body = json.encode { auth = {
     identity = { methods = { "password" }, password = { user = {
-      name = self.user, password = self.password, domain = { name = self.domain } } } },
+      name = self.user, password = secret[self].password, domain = { name = self.domain } } } },
     scope = { project = scope } } }
   local u = self.auth_url .. "/auth/tokens"
   local res, terr = session:request { method = "POST", url = u, body = body,
@@ -85,7 +95,7 @@ function Auth:fetch(session)
     return nil, errors.new { kind = "auth", status = res.status, method = "POST", url = u,
       message = "the token response has no X-Subject-Token or token body" }
   end
-  self.token = token
+  secret[self].token = token
   self.expires = utc_seconds(doc.token.expires_at) or (os.time() + 3600)
   local issued = utc_seconds(doc.token.issued_at) or os.time()
   self.early = math.min(EARLY, math.max(0, self.expires - issued) / 10)
@@ -97,12 +107,15 @@ end
 -- Makes sure a password client holds a token that will not expire in the next EARLY seconds.
 function Auth:ensure(session)
   if self.kind ~= "password" then return true end
-  if self.token and os.time() < self.expires - self.early then return true end
+  if secret[self].token and os.time() < self.expires - self.early then return true end
   return self:fetch(session)
 end
 
 -- Forgets the token after a 401, so the next ensure() fetches a new one.
-function Auth:invalidate() self.token = nil end
+function Auth:invalidate() secret[self].token = nil end
+
+-- The current token (nil before the first request of a password client).
+function Auth:token() return secret[self].token end
 
 -- The image endpoint from a Keystone catalog: service type "image", the interface and region
 -- asked for (any region when nil).
@@ -124,9 +137,9 @@ end
 function Auth:apply(headers, project_id)
   if self.kind == "aksk" then
     if project_id then headers["X-Project-Id"] = project_id end
-    return { ak = self.ak, sk = self.sk, security_token = self.security_token }
+    return { ak = self.ak, sk = secret[self].sk, security_token = secret[self].security_token }
   end
-  headers["X-Auth-Token"] = self.token
+  headers["X-Auth-Token"] = secret[self].token
 end
 
 -- Headers for a GET polled by the C poller (no session:request signing there): signed here,

@@ -24,8 +24,18 @@ local OPTIONS = {
   auth = "table", headers = "table", timeout = "number", connect_timeout = "number",
   stall_timeout = "number", retry = "any", rate_limit = "number", verify = "boolean",
   ca_file = "string", proxy = "string", user_agent = "string", log = "function",
+  allow_insecure = "boolean",
 }
+M.OPTIONS = OPTIONS
 local RETRY = { attempts = "integer", base_delay = "number", max_delay = "number" }
+
+-- Plain http to anything but this machine would expose tokens and signatures on the wire.
+local function insecure(u)
+  local p = url.parse(u)
+  if not p or p.scheme ~= "http" then return false end
+  local h = p.host:lower()
+  return not (h == "localhost" or h == "[::1]" or h:match("^127%.%d+%.%d+%.%d+$"))
+end
 
 function M.new(opts)
   opts = validate.options("ims.new", opts, OPTIONS)
@@ -43,6 +53,14 @@ function M.new(opts)
       .. endpoint .. "')", 2)
   end
   if parsed.userinfo then error("ims.new: option 'endpoint' must not hold credentials", 2) end
+  if credentials and not opts.allow_insecure then
+    for _, u in ipairs { endpoint or "https://x", credentials.auth_url or "https://x" } do
+      if insecure(u) then
+        error("ims.new: refusing to send credentials over plain http to " .. u
+          .. " (use https, or allow_insecure = true)", 2)
+      end
+    end
+  end
   local retry = opts.retry
   if retry == nil then
     retry = { attempts = 4, base_delay = 0.5, max_delay = 30 }
@@ -73,6 +91,7 @@ function M.new(opts)
     _auth = credentials,
     _region = opts.region,
     _interface = opts.interface,
+    _allow_insecure = opts.allow_insecure,
     _headers = headers,
     _timeout = opts.timeout or 60,
     _retry = retry,
@@ -125,6 +144,10 @@ function Client:ready()
     if not ep then
       return nil, errors.new { kind = "auth", message = "no endpoint given and the token's catalog "
         .. "has no image service" .. (self._region and (" in region " .. self._region) or "") }
+    end
+    if insecure(ep) and not self._allow_insecure then
+      return nil, errors.new { kind = "auth", url = ep, message = "the catalog's image endpoint "
+        .. "is plain http: refusing to send credentials (use allow_insecure = true)" }
     end
     self.endpoint = ep
   end

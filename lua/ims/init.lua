@@ -15,12 +15,7 @@ local ims = {
 
 -- ims.from_env(overrides?): a client configured from the environment (see README).
 function ims.from_env(overrides)
-  overrides = validate.options("ims.from_env", overrides, {
-    endpoint = "string", region = "string", interface = "string", project_id = "string",
-    auth = "table", headers = "table", timeout = "number", connect_timeout = "number",
-    stall_timeout = "number", retry = "any", rate_limit = "number", verify = "boolean",
-    ca_file = "string", proxy = "string", user_agent = "string", log = "function",
-  })
+  overrides = validate.options("ims.from_env", overrides, client.OPTIONS)
   local env = os.getenv
   local opts = {
     endpoint = env "IMS_ENDPOINT",
