@@ -160,7 +160,7 @@ function Client:url(path, query)
   return self.endpoint .. path .. (q ~= "" and ("?" .. q) or "")
 end
 
--- Token bucket shared by every request of this client.
+-- Token bucket shared by every request of this client (job polls included: Client:throttle).
 local function take_token(self)
   local b = self._rate
   if not b then return end
@@ -174,6 +174,8 @@ local function take_token(self)
   end
   b.tokens = b.tokens - 1
 end
+
+function Client:throttle() take_token(self) end
 
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
 -- Failures where the server cannot have acted on the request.
@@ -261,6 +263,8 @@ function Client:request(spec)
     log(self, req, res, terr, attempt, t0)
     local ok = res and expected(spec, res.status)
     if ok or attempt == attempts or not may_retry(req, res, terr) then break end
+    -- a download cut short continues where it stopped (Range), the digest still whole-file
+    if req.sink_file and terr and terr.downloaded > 0 then req.append = true end
     local delay = math.min(retry.max_delay, retry.base_delay * 2 ^ (attempt - 1)) * math.random()
     delay = math.max(delay, retry_after(res) or 0)
     if core.now() + delay >= deadline then break end
@@ -274,7 +278,13 @@ function Client:request(spec)
     local copy = setmetatable({ _reauthed = true }, { __index = spec })
     return self:request(copy)
   end
-  if not res then return nil, errors.from_transport(terr, method, full) end
+  if not res then
+    local err = errors.from_transport(terr, method, full)
+    if req.body_reader and err.retryable and retry then
+      err.message = err.message .. " (not retried: a reader body cannot be rewound; give a file path)"
+    end
+    return nil, err
+  end
   if not expected(spec, res.status) then
     local err = errors.from_response(res, method, full)
     if res.status == 401 then err.kind = "auth" end

@@ -1,6 +1,7 @@
 -- client.images: the Glance v2 image API (images, data, tags, members) and the methods of
 -- image and member objects. Objects are plain tables of the server's fields; their methods
 -- come from per-client metatables, so pairs(image) shows only what Glance returned.
+local core = require "ims.core"
 local errors = require "ims.errors"
 local json = require "ims.json"
 local pager = require "ims.pager"
@@ -259,6 +260,35 @@ local function parse_source(fname, source)
   return s.path and { body_file = s.path } or { body_reader = s.reader, body_size = s.size }
 end
 
+-- A 409 to a file upload: an earlier attempt whose connection broke may still be settling at
+-- the server ("saving"), or may even have stored everything. Wait for the image to leave
+-- "saving"; upload again if it went back to "queued"; if it is active, the file's digests
+-- (computed from the file, as they would have been sent) decide whether it holds our bytes.
+-- Returns what request() would: res / nil, err, plus the digests of the bytes the image holds.
+local function settle_upload(self, id, req, digests)
+  local first_err
+  local deadline = core.now() + 30
+  while true do
+    local img, gerr = self:get(id)
+    if not img then return nil, gerr end
+    if img.status == "queued" then
+      local res, err = self.client:request(req)
+      if res or err.status ~= 409 or first_err then return res, err end
+      first_err = err
+    elseif img.status ~= "saving" or core.now() > deadline then
+      if img.status ~= "active" then return nil, first_err or errors.new { kind = "http",
+        status = 409, method = "PUT", url = self.client:url(req.path),
+        message = "the image is " .. tostring(img.status) .. ", not queued" } end
+      local d = core.file_digests(req.body_file, digests)
+      local algo, want = recorded_digest(img)
+      if d and algo and d[algo] == want and d.bytes == img.size then return { uploaded = 0 }, nil, d end
+      return nil, first_err or errors.new { kind = "http", status = 409, method = "PUT",
+        url = self.client:url(req.path), message = "the image already holds other data" }
+    end
+    core.sleep(0.2)
+  end
+end
+
 function Images:upload(image, source, opts)
   local fname = F "upload"
   check(self, fname)
@@ -275,22 +305,27 @@ function Images:upload(image, source, opts)
     progress = function(_, _, ul_now, ul_total) user(ul_now, ul_total) end
   end
   local path = url.path("v2", "images", id, "file")
-  local res, err = self.client:request { method = "PUT", path = path,
+  local req = { method = "PUT", path = path,
     content_type = "application/octet-stream", body_file = body.body_file,
     body_reader = body.body_reader, body_size = body.body_size, upload_digests = digests,
     progress = progress, expect = 204, transfer = true }
+  local res, err = self.client:request(req)
+  local sent
+  if not res and err.status == 409 and body.body_file then
+    res, err, sent = settle_upload(self, id, req, digests)
+  end
   if not res then return nil, err end
+  sent = sent or res.upload_digests
   local img, gerr = self:get(id)
   if not img then return nil, gerr end
   if verify then
     local algo, want = recorded_digest(img)
-    local got = algo and res.upload_digests[algo]
+    local got = algo and sent[algo]
     if not got and algo == "sha512" and img.checksum then -- the md5 checksum then
-      algo, want, got = "md5", img.checksum, res.upload_digests.md5
+      algo, want, got = "md5", img.checksum, sent.md5
     end
     if got and got ~= want then
-      return nil, checksum_error("PUT", self.client:url(path), algo, want, got,
-        " (" .. res.uploaded .. " bytes sent)")
+      return nil, checksum_error("PUT", self.client:url(path), algo, want, got)
     end
   end
   return img

@@ -92,6 +92,7 @@ local function poll(self, fname, jobs, opts)
     count = #jobs, delay = opts.interval or 2, interval = opts.interval or 2,
     max_interval = opts.max_interval or 10, timeout = opts.timeout or 1200,
     prepare = function(i)
+      client:throttle()
       local headers = { Accept = "application/json" }
       for k, v in pairs(client._headers) do headers[k] = v end
       local a = client._auth
