@@ -120,7 +120,9 @@ describe("resilience", function()
   it("shares the rate limit with job polling", function()
     local c <close> = client { rate_limit = 10 }
     local jobs = {}
-    for i = 1, 3 do jobs[i] = assert(c.cloudimages:create_whole_image { name = unique("rl-" .. i), instance_id = S.IMS_INSTANCE_STOPPED }) end
+    for i = 1, 3 do
+      jobs[i] = assert(c.cloudimages:create_whole_image { name = unique("rl-" .. i), instance_id = S.IMS_INSTANCE_STOPPED })
+    end
     raw.admin("DELETE", "/stats")
     local t0 = core.now()
     assert.is_nil(select(2, c.jobs:wait_all(jobs, { interval = 0.05, max_interval = 0.05, timeout = 30 })))
