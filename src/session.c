@@ -645,8 +645,10 @@ static int l_request(lua_State *L) {
   SETOPT(CURLOPT_ERRORBUFFER, t->errbuf);
   SETOPT(CURLOPT_URL, lua_tostring(L, S_URL));
   SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-  SETOPT(CURLOPT_BUFFERSIZE, 512L * 1024);
-  SETOPT(CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
+  /* buffer sizes are hints: libcurl 7.88 refuses them on a handle whose last transfer failed
+   * in name resolution, which must not turn the next request into a raise */
+  (void)curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
+  (void)curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
   SETOPT(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
   if (timeout > 0) SETOPT(CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
   SETOPT(CURLOPT_SSL_VERIFYPEER, s->verify ? 1L : 0L);

@@ -40,10 +40,12 @@ end
 function M.new(opts)
   opts = validate.options("ims.new", opts, OPTIONS)
   local endpoint = opts.endpoint
-  if not endpoint and opts.region then
+  local credentials = opts.auth and auth.new(opts.auth, 2)
+  -- with a password, a missing endpoint comes from the token's catalog (`region` picks the
+  -- catalog's region); otherwise `region` names Huawei's public endpoint
+  if not endpoint and opts.region and not (credentials and credentials.kind == "password") then
     endpoint = "https://ims." .. opts.region .. ".myhuaweicloud.com"
   end
-  local credentials = opts.auth and auth.new(opts.auth, 2)
   if not endpoint and not (credentials and credentials.kind == "password") then
     error("ims.new: missing required field 'endpoint' (or 'region')", 2)
   end
@@ -112,6 +114,15 @@ function M.new(opts)
   return self
 end
 
+-- The client's project: given, or (password auth with a project_name scope) the token's,
+-- which needs the first token. Returns it, or nil, err.
+function Client:project()
+  if self.project_id then return self.project_id end
+  local ok, err = self:ready()
+  if not ok then return nil, err end
+  return self.project_id
+end
+
 -- Raises when the client was closed; level points at the caller of the public function.
 function Client:check_open(fname)
   if not self._session then error(fname .. ": the client is closed", 3) end
@@ -127,7 +138,8 @@ end
 Client.__close = Client.close
 
 function Client:__tostring()
-  return "ims.Client (" .. self.endpoint .. (self._session and ")" or ", closed)")
+  return "ims.Client (" .. (self.endpoint or "endpoint from the catalog")
+    .. (self._session and ")" or ", closed)")
 end
 
 -- Gets what a request needs before it can be built: a valid token (password auth) and, with
@@ -143,7 +155,8 @@ function Client:ready()
     local ep = a and a:catalog_endpoint(self._interface, self._region)
     if not ep then
       return nil, errors.new { kind = "auth", message = "no endpoint given and the token's catalog "
-        .. "has no image service" .. (self._region and (" in region " .. self._region) or "") }
+        .. "has no image service with interface " .. (self._interface or "public")
+        .. (self._region and (" in region " .. self._region) or "") }
     end
     if insecure(ep) and not self._allow_insecure then
       return nil, errors.new { kind = "auth", url = ep, message = "the catalog's image endpoint "

@@ -501,10 +501,11 @@ end
 local function own_status(self, fname, image, status)
   check(self, fname)
   local id = image_id(fname, image)
-  local project = self.client.project_id
-  if not project then
+  if not self.client.project_id and not (self.client._auth and self.client._auth.kind == "password") then
     error(fname .. ": the client has no 'project_id' (ims.new{project_id = ...})", 3)
   end
+  local project, err = self.client:project() -- a project_name scope learns it from the token
+  if not project then return nil, err end
   return self:update_member(id, project, status)
 end
 

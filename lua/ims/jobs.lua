@@ -46,21 +46,23 @@ local function fill(self, job, doc)
   return setmetatable(job, self._mt)
 end
 
+-- The project in job URLs: given, or learnt from a project_name-scoped token. Raises when
+-- the client cannot know it; returns nil, err when getting the token failed.
 local function project(self, fname)
-  local p = self.client.project_id
-  if not p then error(fname .. ": the client has no 'project_id' (ims.new{project_id = ...})", 4) end
-  return p
-end
-
-local function path_of(self, fname, id)
-  return url.path("v1", project(self, fname), "jobs", id)
+  local c = self.client
+  if not c.project_id and not (c._auth and c._auth.kind == "password") then
+    error(fname .. ": the client has no 'project_id' (ims.new{project_id = ...})", 4)
+  end
+  return c:project()
 end
 
 function Jobs:get(job)
   local fname = F "get"
   self.client:check_open(fname)
   local id = job_id(fname, job)
-  local res, err = self.client:request { path = path_of(self, fname, id), expect = 200 }
+  local p, perr = project(self, fname)
+  if not p then return nil, perr end
+  local res, err = self.client:request { path = url.path("v1", p, "jobs", id), expect = 200 }
   if not res then return nil, err end
   return fill(self, {}, res.json)
 end
@@ -78,9 +80,8 @@ local function finished(status) return status == "SUCCESS" or status == "FAIL" e
 -- Returns the 1-based indexes that failed, those still unfinished, and request errors by index.
 local function poll(self, fname, jobs, opts)
   local client = self.client
-  local p = project(self, fname)
-  local ready, aerr = client:ready()
-  if not ready then return nil, nil, nil, aerr end
+  local p, aerr = project(self, fname)
+  if not p then return nil, nil, nil, aerr end
   local progress = opts.progress
   local seen, request_errors, reauthed = {}, {}, false
   local urls = {}
