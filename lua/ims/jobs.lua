@@ -48,10 +48,10 @@ end
 
 -- The project in job URLs: given, or learnt from a project_name-scoped token. Raises when
 -- the client cannot know it; returns nil, err when getting the token failed.
-local function project(self, fname)
+local function project(self, fname, level)
   local c = self.client
   if not c.project_id and not (c._auth and c._auth.kind == "password") then
-    error(fname .. ": the client has no 'project_id' (ims.new{project_id = ...})", 4)
+    error(fname .. ": the client has no 'project_id' (ims.new{project_id = ...})", level + 1)
   end
   return c:project()
 end
@@ -60,7 +60,7 @@ function Jobs:get(job)
   local fname = F "get"
   self.client:check_open(fname)
   local id = job_id(fname, job)
-  local p, perr = project(self, fname)
+  local p, perr = project(self, fname, 2)
   if not p then return nil, perr end
   local res, err = self.client:request { path = url.path("v1", p, "jobs", id), expect = 200 }
   if not res then return nil, err end
@@ -80,7 +80,7 @@ local function finished(status) return status == "SUCCESS" or status == "FAIL" e
 -- Returns the 1-based indexes that failed, those still unfinished, and request errors by index.
 local function poll(self, fname, jobs, opts)
   local client = self.client
-  local p, aerr = project(self, fname)
+  local p, aerr = project(self, fname, 3)
   if not p then return nil, nil, nil, aerr end
   local progress = opts.progress
   local seen, request_errors, reauthed = {}, {}, false
