@@ -21,7 +21,7 @@ SRC  := $(wildcard src/*.c)
 HDR  := $(wildcard src/*.h)
 CORE := $(BUILD)/ims/core.so
 
-.PHONY: all build test demo lint valgrind asan install uninstall clean rock deps fuzz
+.PHONY: all build test demo lint valgrind asan install uninstall clean rock deps fuzz embed-example
 
 all build: $(CORE)
 
@@ -83,6 +83,13 @@ fuzz:
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
+# A C host with the core linked in (examples/embed/host.c).
+embed-example: $(BUILD)/embed/ims-host
+$(BUILD)/embed/ims-host: examples/embed/host.c $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS) -Isrc -DIMS_LUA_DIR='"$(CURDIR)/lua"' \
+	  -o $@ examples/embed/host.c $(SRC) $(LDFLAGS) -llua5.4 $(CURL_LIBS) $(SSL_LIBS) -lm
+
 # Build and install the rock into ./lua_modules offline (Debian's luarocks), then load it.
 rock:
 	scripts/deps test
@@ -91,6 +98,18 @@ rock:
 	  luarocks --lua-version=5.4 make --tree=$(CURDIR)/lua_modules rockspec/ims-scm-1.rockspec
 	cd / && eval "$$(luarocks --lua-version=5.4 --tree=$(CURDIR)/lua_modules path)" && \
 	  $(LUA) -e 'local ims = require "ims"; print("loaded ims " .. ims._VERSION .. " from " .. package.searchpath("ims.core", package.cpath))'
+
+# Benchmarks (bench/run): lua-ims beside the curl CLI, python-glanceclient and openstacksdk on
+# the local stack, each operation in its own process. `bench`: 1 GiB, 3 runs, 1000 images,
+# 200 jobs; rewrites bench/RESULTS.md and bench/RESULTS.svg. `bench-quick`: 64 MiB, 1 run, 200
+# images, 20 jobs; CI's smoke test: prints the table, fails only when an operation fails.
+# Both install what they need and write bench/results/ (results.json, results.md, chart.svg).
+.PHONY: bench bench-quick
+bench:
+	bench/run --publish
+
+bench-quick:
+	bench/run --quick
 
 install: $(CORE)
 	install -d $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims $(DESTDIR)$(PREFIX)/share/lua/5.4/ims

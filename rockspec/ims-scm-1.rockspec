@@ -38,5 +38,6 @@ build = {
     ["ims.url"] = "lua/ims/url.lua",
     ["ims.validate"] = "lua/ims/validate.lua",
   },
+  install = { bin = { ims = "bin/ims" } },
   copy_directories = { "examples", "docs" },
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -161,6 +162,12 @@ static int l_time(lua_State *L) {
   return 1;
 }
 
+/* core.isatty(fd) -> whether fd (1 = stdout, 2 = stderr) is a terminal: progress bars vs lines. */
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
 int luaopen_ims_core(lua_State *L) {
   static int curl_ready = 0;
   if (!curl_ready) {
@@ -172,6 +179,7 @@ int luaopen_ims_core(lua_State *L) {
                                    {"digest", l_digest},         {"file_digests", l_file_digests},
                                    {"sleep", l_sleep},           {"now", l_now},
                                    {"sign", ims_l_sign},          {"time", l_time},
+                                   {"isatty", l_isatty},
                                    {NULL, NULL}};
   ims_session_open(L);
   luaL_newlib(L, funcs);

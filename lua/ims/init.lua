@@ -16,7 +16,10 @@ local ims = {
 -- ims.from_env(overrides?): a client configured from the environment (see README).
 function ims.from_env(overrides)
   overrides = validate.options("ims.from_env", overrides, client.OPTIONS)
-  local env = os.getenv
+  local function env(name) -- an empty variable counts as unset
+    local v = os.getenv(name)
+    return v ~= "" and v or nil
+  end
   local opts = {
     endpoint = env "IMS_ENDPOINT",
     region = env "HUAWEICLOUD_SDK_REGION" or env "OS_REGION_NAME",

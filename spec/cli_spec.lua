@@ -1,0 +1,111 @@
+-- The `ims` command, driven as a user would: arguments, environment, output, exit codes.
+local env = require "support.env"
+local json = require "ims.json"
+local raw = require "support.raw"
+
+local S = env.stack
+
+-- Runs bin/ims with the stack's AK/SK in the environment; returns stdout, stderr, exit code.
+local function ims(args, extra_env)
+  local errf = env.tmpfile("cli.err")
+  local vars = {
+    LUA_PATH_5_4 = "lua/?.lua;lua/?/init.lua;;",
+    LUA_CPATH_5_4 = (os.getenv("IMS_TEST_CPATH") or "build/?.so") .. ";;",
+    IMS_ENDPOINT = S.IMS_ENDPOINT, HUAWEICLOUD_SDK_AK = S.IMS_AK_A, HUAWEICLOUD_SDK_SK = S.IMS_SK_A,
+    HUAWEICLOUD_SDK_PROJECT_ID = S.IMS_PROJECT_A,
+  }
+  for k, v in pairs(extra_env or {}) do vars[k] = v end
+  local cmd = { "env -u OS_AUTH_URL -u IMS_TOKEN" }
+  for k, v in pairs(vars) do cmd[#cmd + 1] = k .. "='" .. v .. "'" end
+  cmd[#cmd + 1] = "lua5.4 bin/ims " .. args .. " 2>" .. errf .. " </dev/null; echo \"rc=$?\""
+  local p = io.popen(table.concat(cmd, " "))
+  local out = p:read("a")
+  p:close()
+  local f = io.open(errf)
+  local err = f and f:read("a") or ""
+  if f then f:close() end
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return out:gsub("rc=%d+%s*$", ""), err, rc
+end
+
+local function unique(prefix) return string.format("%s-%d-%d", prefix, os.time(), math.random(1e9)) end
+
+describe("the ims command", function()
+  it("explains itself", function()
+    local out, _, rc = ims("--help")
+    assert.equal(0, rc)
+    assert.matches("images upload FILE", out)
+    for _, sub in ipairs { "images list", "images upload", "images download", "images share", "jobs wait" } do
+      local o, _, r = ims(sub .. " --help")
+      assert.equal(0, r, sub)
+      assert.matches("usage: ims " .. sub, o)
+    end
+    local _, err, bad = ims("images frobnicate")
+    assert.equal(2, bad)
+    assert.matches("unknown command", err)
+    _, err, bad = ims("images list --colour red")
+    assert.equal(2, bad)
+    assert.matches("unknown option %-%-colour", err)
+    _, err, bad = ims("images upload /nonexistent --name x")
+    assert.equal(2, bad)
+  end)
+
+  it("uploads, lists, shares and downloads", function()
+    local file = env.tmpfile("cli.raw")
+    env.write_random(file, 3 * 1024 * 1024)
+    local name = unique("cli")
+    local out, err, rc = ims("images upload " .. file .. " --name " .. name .. " --tag os=linux")
+    assert.equal(0, rc, err)
+    local id = out:match("^(%x+%-[%x%-]+)%s*$")
+    assert.is_string(id, out)
+    assert.matches("upload 100%%", err) -- not a terminal: plain progress lines
+    out, err, rc = ims("images list --name " .. name)
+    assert.equal(0, rc, err)
+    assert.matches(id .. "%s+active%s+3145728%s+" .. name, out)
+    out, _, rc = ims("--json images list --tag os=linux --name " .. name)
+    assert.equal(0, rc)
+    local docs = json.decode(out)
+    assert.equal(1, #docs)
+    assert.equal(id, docs[1].id)
+    out, err, rc = ims("images share " .. id .. " " .. S.IMS_PROJECT_B)
+    assert.equal(0, rc, err)
+    assert.matches("shared with " .. S.IMS_PROJECT_B .. " %(pending%)", out)
+    local dest = env.tmpfile("cli-back.raw")
+    out, err, rc = ims("images download " .. id .. " " .. dest)
+    assert.equal(0, rc, err)
+    assert.matches("3145728 bytes, verified", out)
+    assert.equal(env.sha512_file(file), env.sha512_file(dest))
+    local _, nerr, nrc = ims("images download 00000000-0000-0000-0000-000000000000 " .. dest)
+    assert.equal(1, nrc)
+    assert.matches("404", nerr)
+  end)
+
+  it("waits for jobs with exit codes scripts can rely on", function()
+    local function job(body, path)
+      return raw.call { method = "POST", path = path or "/v1/cloudimages/wholeimages/action", json = body }.json.job_id
+    end
+    local ok1 = job { name = unique("cli-job"), instance_id = S.IMS_INSTANCE_STOPPED }
+    local ok2 = job { name = unique("cli-job"), instance_id = S.IMS_INSTANCE_STOPPED }
+    local out, err, rc = ims("jobs wait " .. ok1 .. " " .. ok2 .. " --interval 0.2")
+    assert.equal(0, rc, err)
+    assert.matches(ok1 .. " SUCCESS %x", out)
+    assert.matches(ok2 .. " SUCCESS %x", out)
+    local bad = job({ name = unique("cli-fail"), image_url = S.IMS_BUCKET .. ":missing.raw", min_disk = 40 },
+      "/v2/cloudimages/action")
+    out, err, rc = ims("--json jobs wait " .. bad .. " --interval 0.2")
+    assert.equal(3, rc, err)
+    assert.equal("IMG.0057", json.decode(out)[1].error_code)
+    raw.admin("POST", "/jobs", { duration = 3 })
+    local slow = job { name = unique("cli-slow"), instance_id = S.IMS_INSTANCE_STOPPED }
+    raw.admin("POST", "/jobs", { duration = 0.3 })
+    _, err, rc = ims("jobs wait " .. slow .. " --interval 0.2 --timeout 0.5")
+    assert.equal(4, rc, err)
+    assert.matches("timeout", err)
+  end)
+
+  it("says what configuration is missing", function()
+    local _, err, rc = ims("images list", { IMS_ENDPOINT = "", HUAWEICLOUD_SDK_AK = "", HUAWEICLOUD_SDK_SK = "" })
+    assert.equal(2, rc)
+    assert.matches("endpoint", err)
+  end)
+end)
