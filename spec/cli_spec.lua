@@ -28,6 +28,8 @@ local function ims(args, extra_env)
   return out:gsub("rc=%d+%s*$", ""), err, rc
 end
 
+local function lit(s) return (s:gsub("%p", "%%%0")) end
+
 local function unique(prefix) return string.format("%s-%d-%d", prefix, os.time(), math.random(1e9)) end
 
 describe("the ims command", function()
@@ -61,7 +63,7 @@ describe("the ims command", function()
     assert.matches("upload 100%%", err) -- not a terminal: plain progress lines
     out, err, rc = ims("images list --name " .. name)
     assert.equal(0, rc, err)
-    assert.matches(id .. "%s+active%s+3145728%s+" .. name, out)
+    assert.matches(lit(id) .. "%s+active%s+3145728%s+" .. lit(name), out)
     out, _, rc = ims("--json images list --tag os=linux --name " .. name)
     assert.equal(0, rc)
     local docs = json.decode(out)
@@ -88,8 +90,8 @@ describe("the ims command", function()
     local ok2 = job { name = unique("cli-job"), instance_id = S.IMS_INSTANCE_STOPPED }
     local out, err, rc = ims("jobs wait " .. ok1 .. " " .. ok2 .. " --interval 0.2")
     assert.equal(0, rc, err)
-    assert.matches(ok1 .. " SUCCESS %x", out)
-    assert.matches(ok2 .. " SUCCESS %x", out)
+    assert.matches(lit(ok1) .. " SUCCESS %x", out)
+    assert.matches(lit(ok2) .. " SUCCESS %x", out)
     local bad = job({ name = unique("cli-fail"), image_url = S.IMS_BUCKET .. ":missing.raw", min_disk = 40 },
       "/v2/cloudimages/action")
     out, err, rc = ims("--json jobs wait " .. bad .. " --interval 0.2")
