@@ -23,7 +23,7 @@ describe("rockspec", function()
   it("installs offline with luarocks make and loads from the fresh tree", function()
     -- built from a copy: luarocks' builtin backend leaves objects in the source tree
     local src, tree = env.tmp .. "/rocksrc", env.tmp .. "/rocktree"
-    local out, rc = sh("rm -rf " .. src .. " && mkdir -p " .. src .. " && cp -r lua src rockspec "
+    local out, rc = sh("rm -rf " .. src .. " && mkdir -p " .. src .. " && cp -r lua src rockspec bin "
       .. "examples docs " .. src .. " && cd " .. src .. " && LUAROCKS_CONFIG=" .. src
       .. "/rockspec/luarocks-config.lua luarocks --lua-version=5.4 make --tree=" .. tree
       .. " rockspec/ims-scm-1.rockspec")
@@ -36,5 +36,9 @@ describe("rockspec", function()
     assert.matches("0%.1%.0", out)
     assert.is_truthy(out:find(tree .. "/lib/lua/5.4/ims/core.so", 1, true), out)
     assert.is_truthy(out:find(tree .. "/share/lua/5.4/ims/init.lua", 1, true), out)
+    -- the `ims` command comes with the rock, wrapped to find the tree's modules
+    out, rc = sh("cd / && " .. tree .. "/bin/ims --help")
+    assert.equal(0, rc, out)
+    assert.matches("usage: ims", out)
   end)
 end)
