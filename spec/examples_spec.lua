@@ -78,4 +78,209 @@ describe("examples", function()
     assert.equal(0, rc, out)
     assert.matches("^ok", out)
   end)
+
+  -- The pipeline examples below run against the local stack (its DIR/env is inherited), as
+  -- project A through ims.from_env() where they take one client; jobs are kept short.
+  local raw = require "support.raw"
+  local S = env.stack
+
+  -- ims.from_env() variables for project A, plus `extra`.
+  local function as_a(extra)
+    local v = { HUAWEICLOUD_SDK_PROJECT_ID = S.IMS_PROJECT_A, HUAWEICLOUD_SDK_AK = S.IMS_AK_A,
+      HUAWEICLOUD_SDK_SK = S.IMS_SK_A }
+    for k, x in pairs(extra or {}) do v[k] = x end
+    return v
+  end
+
+  -- busted keeps one `finally` per test: this one runs every function given to the returned
+  -- `defer`, last first.
+  local function deferrer()
+    local fns = {}
+    finally(function() for i = #fns, 1, -1 do fns[i]() end end)
+    return function(fn) fns[#fns + 1] = fn end
+  end
+
+  -- A client of project "A" or "B", closed when the test ends.
+  local function client_of(defer, who)
+    local c = ims.new { endpoint = S.IMS_ENDPOINT, project_id = S["IMS_PROJECT_" .. who],
+      auth = { ak = S["IMS_AK_" .. who], sk = S["IMS_SK_" .. who] } }
+    defer(function() c:close() end)
+    return c
+  end
+
+  -- Short emulator jobs for this test; the previous duration comes back afterwards.
+  local function fast_jobs(defer)
+    local before = raw.admin("GET", "/jobs").duration
+    raw.admin("POST", "/jobs", { duration = 0.3 })
+    defer(function() raw.admin("POST", "/jobs", { duration = before }) end)
+  end
+
+  local function sha256_file(path)
+    local p = assert(io.popen("sha256sum -b -- '" .. path .. "'"))
+    local hex = p:read("a"):match("^(%x+)")
+    p:close()
+    return assert(hex, "sha256sum failed for " .. path)
+  end
+
+  local function suffix() return string.format("%08x", math.random(0, 0x7fffffff)) end
+  local function lit(s) return (s:gsub("%p", "%%%0")) end
+
+  -- An image of project A holding `nbytes` random bytes (the file is returned too).
+  local function image_with_data(c, attrs, nbytes)
+    local file = env.write_random(env.tmpfile("img.raw"), nbytes)
+    attrs.disk_format, attrs.container_format = "raw", "bare"
+    local img = assert(c.images:create(attrs))
+    assert(img:upload(file))
+    return img, file
+  end
+
+  it("share_many.lua shares with every listed project, accepts as each, and re-runs cleanly", function()
+    local defer = deferrer()
+    local a, b = client_of(defer, "A"), client_of(defer, "B")
+    local img = assert(a.images:create { name = "share-many-" .. suffix(), visibility = "private" })
+    defer(function() a.images:delete(img, { ignore_missing = true }) end)
+
+    local out, rc = run("examples/share_many.lua", { img.id }, { IMS_SHARE_WITH = "B" })
+    assert.equal(0, rc, out)
+    assert.matches("visibility set to shared", out)
+    assert.matches("B%s+" .. S.IMS_PROJECT_B .. "%s+added%s+accepted", out)
+    assert.matches("1 accepted, 0 failed", out)
+    assert.equal("shared", assert(a.images:get(img)).visibility)
+    assert.equal("accepted", assert(a.images:get_member(img, S.IMS_PROJECT_B)).status)
+    assert.equal(img.id, assert(b.images:get(img.id)).id)
+    local listed = assert(b.images:list { member_status = "accepted", visibility = "shared" })
+    local seen = false
+    for _, x in ipairs(listed) do seen = seen or x.id == img.id end
+    assert.is_true(seen, "B does not list the image as accepted")
+
+    -- again, with a second project whose credentials are wrong: B is fine (409 tolerated), C fails
+    out, rc = run("examples/share_many.lua", { img.id }, { IMS_SHARE_WITH = "B, C",
+      IMS_PROJECT_C = string.rep("c", 32), IMS_AK_C = "NOSUCHAKNOSUCHAK0000", IMS_SK_C = "x" })
+    assert.equal(1, rc, out)
+    assert.not_matches("visibility set", out)
+    assert.matches("B%s+" .. S.IMS_PROJECT_B .. "%s+already a member%s+accepted", out)
+    assert.matches("C%s+" .. string.rep("c", 32) .. "%s+added%s+FAILED%s+ims: PUT [^\n]*401", out)
+    assert.matches("1 accepted, 1 failed", out)
+    local members = assert(a.images:list_members(img))
+    assert.equal(2, #members)
+  end)
+
+  it("export_matching.lua exports every matching image with one wait_all", function()
+    local defer = deferrer()
+    fast_jobs(defer)
+    local a = client_of(defer, "A")
+    local id = suffix()
+    local tag, prefix, dir = "export=" .. id, "exp-" .. id .. "-", "spec-exports/" .. id
+    local made = {}
+    defer(function() for _, x in ipairs(made) do a.images:delete(x, { ignore_missing = true }) end end)
+    local files = {}
+    for i = 1, 3 do
+      local img, file = image_with_data(a, { name = prefix .. i, tags = { tag } }, 65536 * i + i)
+      made[#made + 1], files[img.id] = img, file
+    end
+    -- tagged but named otherwise, and named alike but untagged: both left alone
+    made[#made + 1] = image_with_data(a, { name = "other-" .. id, tags = { tag } }, 1000)
+    made[#made + 1] = image_with_data(a, { name = prefix .. "untagged" }, 1000)
+    raw.admin("DELETE", "/stats")
+
+    local out, rc = run("examples/export_matching.lua", { tag }, as_a {
+      IMS_EXPORT_PREFIX = prefix, IMS_EXPORT_DIR = dir })
+    assert.equal(0, rc, out)
+    assert.matches("3 image%(s%) match tag=" .. lit(tag), out)
+    assert.matches("waiting for 3 export job%(s%)", out)
+    assert.matches("3 exported, 0 failed", out)
+    local stats = raw.admin("GET", "/stats")
+    assert.equal(3, stats["POST /v1/cloudimages/{image_id}/file"], out)
+    for image_id, file in pairs(files) do
+      local object = out:match(lit(image_id) .. "%s+%S+%s+SUCCESS%s+" .. lit(S.IMS_BUCKET) .. ":(%S+)")
+      assert.is_string(object, out)
+      assert.equal(dir, object:match("^(.*)/"))
+      assert.equal(sha256_file(file), sha256_file(S.IMS_BUCKET_DIR .. "/" .. object))
+    end
+    local p = assert(io.popen("ls '" .. S.IMS_BUCKET_DIR .. "/" .. dir .. "' | wc -l"))
+    assert.equal(3, tonumber(p:read("a")))
+    p:close()
+
+    -- again into the same place: the objects exist, every export is refused and reported
+    out, rc = run("examples/export_matching.lua", { tag }, as_a {
+      IMS_EXPORT_PREFIX = prefix, IMS_EXPORT_DIR = dir })
+    assert.equal(1, rc, out)
+    local _, refused = out:gsub("NOT STARTED%s+ims: POST [^\n]*IMG%.0070", "")
+    assert.equal(3, refused, out)
+    assert.matches("0 exported, 3 failed", out)
+  end)
+
+  it("newest_with_tag.lua prints the newest tagged image, exits 1 when there is none", function()
+    local defer = deferrer()
+    local a = client_of(defer, "A")
+    local tag = "release=" .. suffix()
+    local made = {}
+    defer(function() for _, x in ipairs(made) do a.images:delete(x, { ignore_missing = true }) end end)
+    for i = 1, 2 do made[i] = image_with_data(a, { name = "rel-" .. i, tags = { tag } }, 1024) end
+    made[3] = assert(a.images:create { name = "rel-3", tags = { tag, "other" } }) -- no data yet
+    assert(a.images:create { name = "rel-untagged" }):delete()
+
+    local out, rc = run("examples/newest_with_tag.lua", { tag }, as_a())
+    assert.equal(0, rc, out)
+    assert.matches("newest image tagged '" .. lit(tag) .. "': rel%-3 %(queued, no data", out)
+    assert.matches("\n" .. lit(made[3].id) .. "\nrc=0", out)
+
+    out, rc = run("examples/newest_with_tag.lua", { tag }, as_a { IMS_STATUS = "active" })
+    assert.equal(0, rc, out)
+    assert.matches("rel%-2 %(active, 1024 bytes", out)
+    assert.matches("\n" .. lit(made[2].id) .. "\nrc=0", out)
+
+    out, rc = run("examples/newest_with_tag.lua", { "release=none-" .. suffix() }, as_a())
+    assert.equal(1, rc, out)
+    assert.matches("^no image tagged 'release=none%-%x+'\nrc=1", out)
+
+    out, rc = run("examples/newest_with_tag.lua", { tag }, as_a { HUAWEICLOUD_SDK_AK = "NOSUCHAK" })
+    assert.equal(2, rc, out)
+    assert.matches("401 APIGW%.0301", out)
+  end)
+
+  it("bulk_import.lua imports several bucket objects with one wait and a summary", function()
+    local defer = deferrer()
+    fast_jobs(defer)
+    local a = client_of(defer, "A")
+    local id = suffix()
+    local dir = "bulk-" .. id
+    assert(os.execute("mkdir -p '" .. S.IMS_BUCKET_DIR .. "/" .. dir .. "'"))
+    local objects = { dir .. "/web.raw", dir .. "/db.qcow2", dir .. "/cache.raw" }
+    local sizes = { 300001, 200002, 65536 }
+    for i, o in ipairs(objects) do env.write_random(S.IMS_BUCKET_DIR .. "/" .. o, sizes[i]) end
+    local ids = {}
+    defer(function() for _, x in ipairs(ids) do a.images:delete(x, { ignore_missing = true }) end end)
+
+    raw.admin("POST", "/jobs", { duration = 2 }) -- long enough to be seen RUNNING
+    local out, rc = run("examples/bulk_import.lua", objects, as_a {
+      IMS_NAME_PREFIX = id .. "-", IMS_IMPORT_TAG = "batch." .. id })
+    assert.equal(0, rc, out)
+    assert.matches("3 imported, 0 failed", out)
+    for i, o in ipairs(objects) do
+      -- one line per state change (none for percentages), then its row in the table
+      local line = "%d%d:%d%d:%d%d  " .. lit(o) .. "%s+"
+      assert.matches(line .. "submitted %-> RUNNING\n", out)
+      assert.matches(line .. "RUNNING%s+%-> SUCCESS\n", out)
+      assert.equal(2, select(2, ("\n" .. out):gsub("\n" .. line, "")), out)
+      local image_id = out:match("\n" .. lit(o) .. "%s+SUCCESS%s+(%x+%-[%x%-]+)%s+active%s+" .. sizes[i])
+      assert.is_string(image_id, out)
+      ids[#ids + 1] = image_id
+      local img = assert(a.images:get(image_id))
+      assert.equal("active", img.status)
+      assert.equal(sizes[i], img.size)
+      assert.equal(id .. "-" .. o:match("/(%w+)%."), img.name)
+      assert.same({ "batch=" .. id }, img.tags)
+      local got = assert(img:download(function() end))
+      assert.equal(env.sha512_file(S.IMS_BUCKET_DIR .. "/" .. o), got.sha512)
+    end
+    assert.matches("object%s+job%s+image%s+status%s+bytes", out)
+
+    -- a missing object: its job fails, the table says why, the exit status is 1
+    raw.admin("POST", "/jobs", { duration = 0.3 })
+    out, rc = run("examples/bulk_import.lua", { dir .. "/missing.raw" }, as_a())
+    assert.equal(1, rc, out)
+    assert.matches(lit(dir) .. "/missing%.raw%s+FAIL%s+IMG%.0057 [^\n]*does not exist", out)
+    assert.matches("0 imported, 1 failed", out)
+  end)
 end)
