@@ -45,6 +45,14 @@ lint: deps
 	luacheck --no-color lua spec examples
 	$(MAKE) -B $(BUILD)/lint/ims/core.so BUILD=$(BUILD)/lint CFLAGS='-O2 -g -Werror'
 
+# The reference (LDoc; any warning fails) in doc/, then the check that every public function
+# is documented (scripts/doccheck).
+.PHONY: doc
+doc:
+	scripts/deps test
+	ldoc --fatalwarnings .
+	scripts/doccheck
+
 # The whole suite under valgrind (nodelete keeps libcurl's globals from looking lost at dlclose).
 valgrind:
 	scripts/deps test

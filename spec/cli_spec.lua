@@ -50,6 +50,7 @@ describe("the ims command", function()
     assert.matches("unknown option %-%-colour", err)
     _, err, bad = ims("images upload /nonexistent --name x")
     assert.equal(2, bad)
+    assert.matches("cannot read /nonexistent", err)
   end)
 
   it("uploads, lists, shares and downloads", function()
@@ -64,6 +65,7 @@ describe("the ims command", function()
     out, err, rc = ims("images list --name " .. name)
     assert.equal(0, rc, err)
     assert.matches(lit(id) .. "%s+active%s+3145728%s+" .. lit(name), out)
+    local _
     out, _, rc = ims("--json images list --tag os=linux --name " .. name)
     assert.equal(0, rc)
     local docs = json.decode(out)
@@ -100,6 +102,7 @@ describe("the ims command", function()
     raw.admin("POST", "/jobs", { duration = 3 })
     local slow = job { name = unique("cli-slow"), instance_id = S.IMS_INSTANCE_STOPPED }
     raw.admin("POST", "/jobs", { duration = 0.3 })
+    local _
     _, err, rc = ims("jobs wait " .. slow .. " --interval 0.2 --timeout 0.5")
     assert.equal(4, rc, err)
     assert.matches("timeout", err)

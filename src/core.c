@@ -1,4 +1,22 @@
 /* luaopen_ims_core: the ims.core module table (see docs/core.md). */
+
+/***
+The C transport: HTTP requests over libcurl, bodies streamed in constant memory and hashed
+while they stream, progress, callbacks run safely, AK/SK signing, and many job polls on one
+curl multi handle. It knows nothing about images: `ims` (the Lua files in `lua/ims/`) gives
+requests their meaning. `docs/core.md` describes it in full; C hosts can link it statically
+(`luaopen_ims_core`, `src/ims_core.h`).
+
+Misuse (wrong types, unknown keys, use after close) raises at once; a transport failure of a
+request returns `nil, err` with `err` a plain table (`ims.errors` turns it into an `ims.Error`).
+@module ims.core
+@usage
+local core = require "ims.core"
+print(core.version())
+local s <close> = core.session { connect_timeout = 5 }
+local res, err = s:request { url = "http://127.0.0.1:9292/versions" }
+*/
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +69,19 @@ const char *ims_curl_code_name(CURLcode code) {
   }
 }
 
+/***
+The core's version, `"0.1.0"`.
+@field _VERSION
+@usage print(require("ims.core")._VERSION)
+*/
+
+/***
+The core's and libcurl's versions.
+@function version
+@treturn string `"ims.core 0.1.0 libcurl/7.88.1 OpenSSL/3.0.19 ..."`
+@raise never
+@usage print(core.version())
+*/
 static int l_version(lua_State *L) {
   lua_pushfstring(L, "ims.core " IMS_CORE_VERSION " %s", curl_version());
   return 1;
@@ -73,6 +104,15 @@ static void digests_from_list(lua_State *L, int idx, ims_digests *ds, const char
   }
 }
 
+/***
+Digest of a string.
+@function digest
+@tparam string name `"md5"`, `"sha1"`, `"sha256"` or `"sha512"`
+@tparam string data the bytes
+@treturn string the lower-case hex digest
+@raise on an unknown digest name or a non-string argument; there is no `nil, err` form
+@usage assert(core.digest("md5", "") == "d41d8cd98f00b204e9800998ecf8427e")
+*/
 /* core.digest(name, data) -> hex */
 static int l_digest(lua_State *L) {
   size_t len;
@@ -89,6 +129,17 @@ static int l_digest(lua_State *L) {
   return 1;
 }
 
+/***
+Digests of a file, read in constant memory (used to verify files already on disk).
+@function file_digests
+@tparam string path the file
+@tparam {string,...} names digest names (`"md5"`, `"sha1"`, `"sha256"`, `"sha512"`)
+@treturn[1] table `{md5 = hex, ..., bytes = n}`: one entry per name, and the size
+@treturn[2] nil
+@treturn[2] string `"cannot read PATH: reason"`
+@raise on a non-string path, `names` not a list of known digest names
+@usage local d = assert(core.file_digests("disk.qcow2", { "md5", "sha512" })); print(d.bytes, d.md5)
+*/
 /* core.file_digests(path, names) -> {name = hex, bytes = n} | nil, msg. Used to verify files
  * already on disk (an upload's source, a resumed download) in constant memory. */
 static int l_file_digests(lua_State *L) {
@@ -136,6 +187,13 @@ static int l_file_digests(lua_State *L) {
   return 1;
 }
 
+/***
+Sleeps (backoff, rate limiting) without a busy loop.
+@function sleep
+@tparam number seconds how long; 0 or less returns at once
+@raise when `seconds` is not a number
+@usage core.sleep(0.25)
+*/
 /* core.sleep(seconds): for backoff and rate limiting without a busy loop. */
 static int l_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
@@ -146,6 +204,13 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
+/***
+Monotonic seconds, for deadlines that must not jump with the wall clock.
+@function now
+@treturn number seconds (with a fraction) since an arbitrary point
+@raise never
+@usage local t0 = core.now(); core.sleep(0.1); print(core.now() - t0)
+*/
 /* core.now() -> monotonic seconds (deadlines must not jump with the wall clock). */
 static int l_now(lua_State *L) {
   struct timespec ts;
@@ -154,6 +219,13 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
+/***
+Wall-clock seconds since the epoch, with a fraction (to compare with server timestamps).
+@function time
+@treturn number seconds
+@raise never
+@usage print(os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(core.time())))
+*/
 /* core.time() -> wall-clock seconds with a fraction (to compare with server timestamps). */
 static int l_time(lua_State *L) {
   struct timespec ts;
@@ -162,6 +234,14 @@ static int l_time(lua_State *L) {
   return 1;
 }
 
+/***
+Whether a file descriptor is a terminal: a progress bar on a terminal, plain lines otherwise.
+@function isatty
+@tparam integer fd 1 = stdout, 2 = stderr
+@treturn boolean
+@raise when `fd` is not an integer
+@usage if core.isatty(1) then io.write("\r", pct, "%") else print(pct .. "%") end
+*/
 /* core.isatty(fd) -> whether fd (1 = stdout, 2 = stderr) is a terminal: progress bars vs lines. */
 static int l_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));

@@ -5,6 +5,19 @@
  * seconds (poll again after that long) | nil (poll again after the next backoff step).
  * Everything allocated lives in a "poller" userdata anchored on the stack, whose __gc frees it,
  * so a raise from prepare/decide (re-raised after cleanup) cannot leak handles. */
+
+/***
+Job polling: `Session:poll`.
+@module ims.core
+*/
+
+/***
+A session made by `session`: one libcurl easy handle (its connection cache is kept between
+requests), used by one request at a time; `Session:poll` polls many requests on a curl multi
+handle of its own.
+@type Session
+*/
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +262,31 @@ static int finish(lua_State *L, poller *p, slot *s, CURLcode code, double max_in
   return 0;
 }
 
+/***
+Polls many GET requests on one curl multi handle (one thread, kept-alive connections), each on
+its own schedule, within one deadline. Job `i` is first polled `delay` seconds after the start;
+then `decide(i, res, err)` answers `true` (finished), a number (poll again after that many
+seconds: `Retry-After`) or `nil`/`false` (poll again after the next backoff step: `interval`
+growing ×1.5 up to `max_interval`, each ±25 % jitter). `prepare` and `decide` run between
+transfers, never inside a libcurl callback.
+@function Session:poll
+@tparam table spec `count` (number of jobs, required),
+`prepare = function(i) return url, headers end` (required; builds each request anew, so tokens
+and signatures are fresh),
+`decide = function(i, res, err)` (required; `res = {status, headers, body}` or
+`err = {code, curl_code, message}`), `delay` (default `interval`), `interval` (default 2),
+`max_interval` (default 10), `timeout` (default 1200), `max_concurrent` (default 16),
+`request_timeout` (default 30)
+@treturn table `{requests = n, pending = {indexes not finished by the deadline}}`
+@raise on misuse (an unknown key, a missing `count`/`prepare`/`decide`, a closed session); an
+error raised by `prepare` or `decide` is raised again after every handle is released. Failed
+polls are given to `decide`, so there is no `nil, err` form.
+@usage
+local r = s:poll { count = #urls, interval = 2, max_interval = 10, timeout = 600,
+  prepare = function(i) return urls[i], { Accept = "application/json" } end,
+  decide = function(i, res, err) return res and res.status == 200 end }
+print(r.requests, #r.pending)
+*/
 int ims_session_poll(lua_State *L) {
   ims_session *se = luaL_checkudata(L, 1, IMS_SESSION_MT);
   if (!se->curl) return luaL_error(L, "attempt to use a closed " IMS_SESSION_MT);

@@ -3,6 +3,12 @@
  * request() reads and checks its whole argument table before any I/O, pins every Lua value
  * libcurl or a callback will use in stack slots of its own frame, and keeps everything it
  * allocates in the session's ims_transfer, so a raise at any point leaks nothing. */
+
+/***
+Sessions: `core.session`, `Session:request`, `Session:close` (`Session:poll` is in `src/poll.c`).
+@module ims.core
+*/
+
 #include "session.h"
 #include "sign.h"
 
@@ -76,6 +82,21 @@ static void check_keys(lua_State *L, int idx, const char *fn, const char *const 
 static const char *const SESSION_KEYS[] = {"connect_timeout", "stall_timeout", "verify", "ca_file",
                                            "proxy", "user_agent", "header_hook", NULL};
 
+/***
+Makes a session: one libcurl easy handle whose connection cache is kept between requests, so
+consecutive requests to one host reuse the connection.
+@function session
+@tparam[opt] table opts `connect_timeout` (seconds, default 10), `stall_timeout` (abort when no
+byte moved for this long, default 60; 0 = never), `verify` (TLS peer and host verification,
+default `true`), `ca_file` (CA bundle path), `proxy` (proxy URL; `""` disables proxies from the
+environment), `user_agent`, `header_hook` (`function(method, url, headers)` returning a table
+of extra headers or `nil`)
+@treturn Session the session (closed by `close`, `__close` or `__gc`)
+@raise on an unknown option, a wrong type, a negative timeout; there is no `nil, err` form
+@usage
+local s <close> = core.session { connect_timeout = 10, stall_timeout = 60,
+  user_agent = "lua-ims/0.1.0" }
+*/
 int ims_session_new(lua_State *L) {
   const char *fn = "ims.core.session";
   if (lua_isnoneornil(L, 1)) {
@@ -126,6 +147,20 @@ static void session_free(ims_session *s) {
   s->curl = NULL;
 }
 
+/***
+A session made by `session`: one libcurl easy handle (its connection cache is kept between
+requests), used by one request at a time; `Session:poll` polls many requests on a curl multi
+handle of its own.
+@type Session
+*/
+
+/***
+Closes the session and frees its handle. Idempotent; also `__gc` and `__close`. A closed session
+raises when used (`attempt to use a closed ims.Session`).
+@function Session:close
+@raise when called from inside one of the session's own request callbacks
+@usage s:close(); s:close() -- fine
+*/
 static int l_close(lua_State *L) {
   ims_session *s = luaL_checkudata(L, 1, IMS_SESSION_MT);
   if (s->busy) return luaL_error(L, IMS_SESSION_MT ": close called from inside its own request");
@@ -138,6 +173,12 @@ static int l_gc(lua_State *L) {
   return 0;
 }
 
+/***
+`tostring(session)`: `ims.Session (0x...)`, or `ims.Session (closed)`.
+@function Session:__tostring
+@treturn string
+@usage print(s)
+*/
 static int l_tostring(lua_State *L) {
   ims_session *s = luaL_checkudata(L, 1, IMS_SESSION_MT);
   if (s->curl) lua_pushfstring(L, IMS_SESSION_MT " (%p)", (void *)s);
@@ -500,6 +541,53 @@ static void push_response(lua_State *L, ims_session *s) {
       luaL_error(L, REQ_FN ": %s: %s", #opt, curl_easy_strerror(rc_));           \
   } while (0)
 
+/***
+Performs one HTTP request. Bodies stream in constant memory; digests are computed while they
+stream. Response bodies of non-2xx statuses never reach `sink`/`sink_file`: they are kept in
+`res.body` so the caller can build an error from them.
+@function Session:request
+@tparam table req the request:
+
+* `method`: `"GET"` (default), `"HEAD"`, `"PUT"`, `"POST"`, `"PATCH"`, `"DELETE"`, ... (upper case)
+* `url`: absolute `http://` or `https://` URL (required)
+* `headers`: `{name = value}`, values strings or numbers; a `false` value removes a header
+  libcurl would add (`Expect = false`)
+* `timeout`: seconds for the whole request (default: none; stalls still end by `stall_timeout`)
+* `body` (string), `body_file` (path streamed, `Content-Length` from its size), or
+  `body_reader` (`function() return chunk_or_nil end`) with `body_size` (chunked transfer when
+  absent)
+* `sink_file` (path, truncated first) or `sink` (`function(chunk)`) for a 2xx response body;
+  `append = true` with `sink_file` keeps the file and appends (resume), hashing its bytes first
+* `range_from`: send `Range: bytes=N-`; a `200` answer restarts the file and the digests
+* `upload_digests`, `download_digests`: lists of digest names computed over the request body as
+  it is sent and over the (2xx) response body
+* `progress`: `function(dl_now, dl_total, ul_now, ul_total)`, called when a count grows
+  (throttled) and once at the end
+* `header_hook`: per-request override of the session's hook (`false` disables it)
+* `max_error_body`: bytes of a non-2xx body kept when streaming to a sink (default 65536)
+* `sign`: `{ak =, sk =, security_token =?}` signs the request in C as it is sent
+  (`SDK-HMAC-SHA256`; streamed and non-JSON bodies as `UNSIGNED-PAYLOAD`)
+@treturn[1] table `res`: `status`, `reason`, `headers` (lower-case names; repeats joined with
+`", "`), `body` (memory responses and non-2xx bodies), `uploaded`, `downloaded`,
+`upload_digests`, `download_digests` (`{md5 = hex, ...}`), `new_connections` (0 when a kept-alive
+connection was reused), `time`, `effective_url`, `primary_ip`, and with `range_from`/`append`
+`resumed_from` (0 when the server restarted: `restarted = true`)
+@treturn[2] nil
+@treturn[2] table `err`, a plain table (not an `ims.Error`): `code` (`"COULDNT_CONNECT"`, ...),
+`curl_code` (7), `message`, `uploaded`, `downloaded`, and `status`, `headers` when a response
+had begun;
+timeouts are `OPERATION_TIMEDOUT`, a bad local file `FILE`, a `sink`/`body_reader` that returned
+`nil, msg` `ABORTED_BY_CALLBACK`
+@raise on misuse (wrong types, unknown keys, conflicting bodies or sinks, use after close, a
+request started from inside one of its own callbacks); an error raised by `body_reader`, `sink`,
+`progress` or `header_hook` aborts the transfer, releases everything and is raised again with
+its original value
+@usage
+local res, err = s:request { method = "PUT", url = url .. "/v2/images/" .. id .. "/file",
+  headers = { ["Content-Type"] = "application/octet-stream" }, body_file = "disk.qcow2",
+  upload_digests = { "sha512" } }
+if res then print(res.status, res.upload_digests.sha512) else print(err.code, err.message) end
+*/
 static int l_request(lua_State *L) {
   ims_session *s = check_open(L);
   ims_transfer *t = &s->t;

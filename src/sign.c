@@ -1,6 +1,12 @@
 /* SDK-HMAC-SHA256 signing: canonical request -> string to sign -> HMAC-SHA256 with the SK.
  * The canonicalisation follows the python-v3 reference signer byte for byte (the vectors in
  * spec/fixtures/signer-vectors.json). Nothing here calls Lua except ims_l_sign at the end. */
+
+/***
+AK/SK signing: `sign`.
+@module ims.core
+*/
+
 #include "sign.h"
 
 #include <ctype.h>
@@ -288,6 +294,27 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/***
+Signs a request with AK/SK (`SDK-HMAC-SHA256`, Huawei API Gateway signing); this is `ims.sign`.
+Every header in `headers` whose name has no `_` is signed, plus `Host` (added from the URL when
+absent) and `X-Sdk-Date` (the current UTC time when absent); a non-empty body whose
+`Content-Type` is set and not JSON gets `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` (signed)
+instead of a body hash.
+@function sign
+@tparam table req the request: `ak`, `sk`, `method`, `url` (required), `headers` (table),
+`body` (string), `date` (`"YYYYMMDDTHHMMSSZ"`), `signed_headers` (`"a;b"` or `{"a", "b"}`:
+replaces the list of signed headers)
+@treturn table `authorization`, `headers` (every header to send, `Authorization` included),
+`canonical_request`, `string_to_sign`, `signed_headers`, `url` (the URL with its query in
+canonical order, as the reference signer sends it)
+@raise on misuse: an unknown key, a missing `ak`/`sk`/`method`/`url`, a URL that is not absolute
+http(s), a lower-case method, headers that are not strings; nothing is sent, so there is no
+`nil, err` form
+@usage
+local r = core.sign { ak = ak, sk = sk, method = "GET", url = "https://ims.example/v2/cloudimages",
+  date = "20260101T000000Z" }
+print(r.authorization)
+*/
 int ims_l_sign(lua_State *L) {
   size_t sk_len, body_len = 0, n;
   luaL_checktype(L, 1, LUA_TTABLE);

@@ -1,4 +1,5 @@
--- Run by examples/embed/host.c: the host supplies `host.credentials` and `host.log`.
+-- Run by examples/embed/host.c: the host supplies the global `host` (credentials, log).
+-- luacheck: globals host
 local ims = require "ims"
 
 local cred = host.credentials

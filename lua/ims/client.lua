@@ -1,5 +1,9 @@
 -- The client: options, authentication headers, and `request`, the one path every API call
 -- takes (URL -> headers -> ims.core -> status check -> JSON decode -> ims.Error).
+
+--- The client made by `ims.new` / `ims.from_env`. Not required directly: `require "ims"` gives
+-- `ims.new`, which returns a `Client`.
+-- @module ims.client
 local core = require "ims.core"
 local auth = require "ims.auth"
 local errors = require "ims.errors"
@@ -114,8 +118,26 @@ function M.new(opts)
   return self
 end
 
+--- A client: holds the options, the credentials and one connection (a libcurl session).
+-- Made by `ims.new` or `ims.from_env`. Use it from one coroutine at a time.
+-- @type Client
+-- @field endpoint the base URL (trailing `/` removed); with a password `auth` and no
+-- `endpoint`, `nil` until the first call reads it from the token's catalog
+-- @field project_id the project (`project_id` option, the password `auth`'s `project_id`, or
+-- learnt from a `project_name`-scoped token on the first call)
+-- @field images the Glance v2 image API (`ims.images.Images`)
+-- @field cloudimages the IMS-native API (`ims.cloudimages.CloudImages`)
+-- @field jobs IMS asynchronous jobs (`ims.jobs.Jobs`)
+-- @usage
+-- local client <close> = ims.new { endpoint = os.getenv("IMS_ENDPOINT"), project_id = project,
+--   auth = { token = token } }
+-- print(client.endpoint, client.project_id)
+-- local images = assert(client.images:list { max = 10 })
+
+--- Internal: used by the SDK's own modules, not part of the public API.
 -- The client's project: given, or (password auth with a project_name scope) the token's,
 -- which needs the first token. Returns it, or nil, err.
+-- @local
 function Client:project()
   if self.project_id then return self.project_id end
   local ok, err = self:ready()
@@ -123,11 +145,22 @@ function Client:project()
   return self.project_id
 end
 
+--- Internal: used by the SDK's own modules, not part of the public API.
 -- Raises when the client was closed; level points at the caller of the public function.
+-- @local
 function Client:check_open(fname)
   if not self._session then error(fname .. ": the client is closed", 3) end
 end
 
+--- Closes the client's connection. Idempotent; also the `__close` metamethod, so
+-- `local c <close> = ims.new{...}` closes it at the end of the scope. Afterwards every call of the
+-- client raises (`ims.images:get: the client is closed`).
+-- @treturn boolean `true`
+-- @raise never (closing twice is fine)
+-- @usage
+-- local client = ims.new { endpoint = "http://127.0.0.1:9292" }
+-- client:close()
+-- client:close() -- still true
 function Client:close()
   if self._session then
     self._session:close()
@@ -137,13 +170,19 @@ function Client:close()
 end
 Client.__close = Client.close
 
+--- `tostring(client)`: `ims.Client (<endpoint>)`, with `, closed` once closed.
+-- No credential is shown.
+-- @treturn string the description
+-- @usage print(client) --> ims.Client (https://ims.cn-north-4.myhuaweicloud.com)
 function Client:__tostring()
   return "ims.Client (" .. (self.endpoint or "endpoint from the catalog")
     .. (self._session and ")" or ", closed)")
 end
 
+--- Internal: used by the SDK's own modules, not part of the public API.
 -- Gets what a request needs before it can be built: a valid token (password auth) and, with
 -- a Keystone catalog, the endpoint. Returns true or nil, err.
+-- @local
 function Client:ready()
   local a = self._auth
   if a then
@@ -167,7 +206,9 @@ function Client:ready()
   return true
 end
 
+--- Internal: used by the SDK's own modules, not part of the public API.
 -- Absolute URL for an already escaped path ("/v2/images/ID") and an optional query table.
+-- @local
 function Client:url(path, query)
   local q = url.query(query)
   return self.endpoint .. path .. (q ~= "" and ("?" .. q) or "")
@@ -188,6 +229,8 @@ local function take_token(self)
   b.tokens = b.tokens - 1
 end
 
+--- Internal: waits for the client's rate limit (`rate_limit`); used by job polls.
+-- @local
 function Client:throttle() take_token(self) end
 
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
@@ -237,10 +280,12 @@ local CORE_KEYS = {
   "upload_digests", "download_digests", "progress",
 }
 
+--- Internal: used by the SDK's own modules, not part of the public API.
 -- One API call. spec: method, path (escaped) or url, query, headers, json (value to send),
 -- body/body_file/body_reader/body_size, sink/sink_file/append, digests, progress,
 -- expect (status or list), transfer (true: no total timeout; stalls end it instead).
 -- Returns the core response with `json` decoded for JSON bodies, or nil, ims.Error.
+-- @local
 function Client:request(spec)
   local ready, aerr = self:ready()
   if not ready then return nil, aerr end

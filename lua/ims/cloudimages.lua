@@ -1,6 +1,13 @@
 -- client.cloudimages: the IMS-native API. Request bodies are checked against the contract's
 -- schemas (required fields, enums, ranges, mutually exclusive fields) before any I/O; the
 -- asynchronous calls return job objects (client.jobs) to wait on.
+
+--- The IMS-native API: `client.cloudimages`. Not required directly: every client has a
+-- `cloudimages` table (`CloudImages`). Request bodies use the contract's field names and are
+-- checked before any I/O: required fields, enums, ranges (`min_disk` 1–1024 for imports, 40–2048
+-- for data images, `name` 1–128 characters), `"bucket:object"` URLs and mutually exclusive fields.
+-- The asynchronous calls return a `ims.jobs.Job` to wait on.
+-- @module ims.cloudimages
 local errors = require "ims.errors"
 local json = require "ims.json"
 local pager = require "ims.pager"
@@ -132,7 +139,44 @@ local function send_job(self, req)
   return self.client.jobs:wrap { job_id = res.json.job_id }
 end
 
+--- The IMS-native API of a client: `client.cloudimages`. Call its functions with `:`; calling with
+-- `.` raises.
+-- @type CloudImages
+-- @usage
+-- local job = assert(client.cloudimages:create { name = "web-golden", instance_id = server_id })
+-- local done, err = job:wait { timeout = 1800 }
 -- create(body): from `instance_id`, `data_images`, `image_url` or `volume_id`.
+
+--- Creates a system (or data) image (`POST /v2/cloudimages/action`) from a server, a file in
+-- a bucket or a volume: the body's source field picks the schema.
+-- @function CloudImages:create
+-- @tparam table body one of:
+--
+-- * from a server: `instance_id` and `name`, or `data_images` alone (not both), a list of
+--   `{name =, volume_id =, description =?, tags =?}`
+-- * from a file: `name`, `image_url` (`"bucket:object"`), `min_disk` (1–1024), and optionally
+--   `os_version` (required with `is_quick_import` or `type = "IsoImage"`), `os_type` (`Linux`,
+--   `Windows`, `Other`), `is_config`, `cmk_id`, `type` (`ECS`, `BMS`, `FusionCompute`, `Ironic`,
+--   `IsoImage`), `is_quick_import`, `architecture` (`x86`, `arm`), `hw_firmware_type` (`bios`,
+--   `uefi`), `data_images` (at most 3 `{image_url =, min_disk = 1–2048, name =?, ...}`)
+-- * from a volume: `name`, `volume_id`, `os_version`, and optionally `type`
+--
+-- and in each: `description` (at most 1024 characters), `enterprise_project_id`, `min_ram`,
+-- `max_ram`, and
+-- `tags` (list of strings) or `image_tags` (list of `{key =, value =}`), not both
+-- @treturn[1] ims.jobs.Job the job (only `job_id` is set until it is refreshed or waited on)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`; `decode`
+-- when the answer has no `job_id`)
+-- @raise on misuse: `body` not a table, no source field, a missing required field, an unknown
+-- field or a wrong type, a value outside its enum or range, exclusive fields together
+-- (`instance_id` / `data_images`, `tags` / `image_tags`), an `image_url` that is not
+-- `"bucket:object"`, a closed client
+-- @usage
+-- local job = assert(client.cloudimages:create { name = "imported", image_url =
+-- "bucket:disk.qcow2",
+--   min_disk = 40, os_version = "Debian GNU/Linux 12.0.0 64bit" })
+-- local image = assert(assert(job:wait()):image())
 function Cloud:create(b)
   local fname = F "create"
   check(self, fname)
@@ -174,6 +218,20 @@ function Cloud:create(b)
   return send_job(self, { method = "POST", path = "/v2/cloudimages/action", json = c, expect = 200 })
 end
 
+--- Creates a data-disk image from a file in a bucket (`POST /v1/cloudimages/dataimages/action`).
+-- @function CloudImages:create_data_image
+-- @tparam table body `name`, `image_url` (`"bucket:object"`), `min_disk` (40–2048), and
+-- optionally `os_type` (`Windows`, `Linux`), `description`, `cmk_id`, `enterprise_project_id`,
+-- `tags` or `image_tags`
+-- @treturn[1] ims.jobs.Job the job
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`; `decode`
+-- when the answer has no `job_id`)
+-- @raise on misuse: a missing required field, an unknown field or a wrong type, `min_disk`
+-- outside 40–2048, an `image_url` that is not `"bucket:object"`, a closed client
+-- @usage
+-- local job = assert(client.cloudimages:create_data_image { name = "data", min_disk = 40,
+--   image_url = "bucket:data.qcow2" })
 function Cloud:create_data_image(b)
   local fname = F "create_data_image"
   check(self, fname)
@@ -183,6 +241,21 @@ function Cloud:create_data_image(b)
     expect = 200 })
 end
 
+--- Creates a whole-server image, system and data disks (`POST /v1/cloudimages/wholeimages/action`).
+-- @function CloudImages:create_whole_image
+-- @tparam table body `name`, exactly one of `instance_id`, `backup_id`, and optionally `vault_id`,
+-- `whole_image_type` (`CBR`, `CSBS`), `description` (at most 1024 characters),
+-- `enterprise_project_id`, `min_ram`, `max_ram`, and `tags` (list of strings) or `image_tags`
+-- (list of `{key =, value =}`), not both
+-- @treturn[1] ims.jobs.Job the job
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`; `decode`
+-- when the answer has no `job_id`)
+-- @raise on misuse: a missing `name`, both or neither of `instance_id`/`backup_id`, an unknown
+-- field or a wrong type, a closed client
+-- @usage
+-- local job = assert(client.cloudimages:create_whole_image { name = "backup-web",
+--   instance_id = server_id, vault_id = vault })
 function Cloud:create_whole_image(b)
   local fname = F "create_whole_image"
   check(self, fname)
@@ -197,6 +270,22 @@ end
 local function image_id(fname, v) return validate.id(fname, "image", v, { "id", "image_id" }) end
 
 -- register(image, "bucket:object"): the object's bytes into a queued image.
+
+--- Fills a `queued` image with the bytes of an object in a bucket.
+-- `PUT /v1/cloudimages/{id}/upload`.
+-- @function CloudImages:register
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @tparam string image_url `"bucket:object"`
+-- @treturn[1] ims.jobs.Job the job
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`; `decode`
+-- when the answer has no `job_id`)
+-- @raise on misuse: an `image_url` that is not `"bucket:object"`, an image that is neither a
+-- non-empty id nor a table with one, a closed client
+-- @usage
+-- local image = assert(client.images:create { name = "reg", disk_format = "qcow2",
+--   container_format = "bare" })
+-- assert(assert(client.cloudimages:register(image, "bucket:disk.qcow2")):wait())
 function Cloud:register(image, image_url)
   local fname = F "register"
   check(self, fname)
@@ -207,6 +296,22 @@ function Cloud:register(image, image_url)
 end
 
 -- export(image, {bucket_url=, file_format=?, is_quick_export=?})
+
+--- Exports an image to a bucket (`POST /v1/cloudimages/{id}/file`).
+-- @function CloudImages:export
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @tparam table opts `bucket_url` (`"bucket:object"`, required), and `file_format` (`qcow2`,
+-- `vhd`, `zvhd`, `vmdk`) or `is_quick_export = true` (one of the two)
+-- @treturn[1] ims.jobs.Job the job
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`; `decode`
+-- when the answer has no `job_id`)
+-- @raise on misuse: a missing or malformed `bucket_url`, neither or both of `file_format` /
+-- `is_quick_export`, an unknown option, an image that is neither a non-empty id nor a table
+-- with one, a closed client
+-- @usage
+-- local job = assert(client.cloudimages:export(id, { bucket_url = "bucket:golden.qcow2",
+--   file_format = "qcow2" }))
 function Cloud:export(image, opts)
   local fname = F "export"
   check(self, fname)
@@ -223,6 +328,19 @@ function Cloud:export(image, opts)
 end
 
 -- update(image, changes): {name = "x", __description = ims.null} or explicit ops.
+
+--- Updates an IMS image (`PATCH /v2/cloudimages/{id}`, a JSON array of operations).
+-- @function CloudImages:update
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @tparam table changes `{name = "x", __description = ims.null}` (`ims.null` removes), or
+-- explicit operations `{{op =, path =, value =}}`
+-- @treturn[1] ims.images.Image the updated image
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: `changes` not a table or empty, an operation without `op` (`add`,
+-- `replace`, `remove`) or `path`, an image that is neither a non-empty id nor a table with
+-- one, a closed client
+-- @usage assert(client.cloudimages:update(id, { name = "golden", __description = ims.null }))
 function Cloud:update(image, changes)
   local fname = F "update"
   check(self, fname)
@@ -269,6 +387,19 @@ local function pages(self, q)
   return pager.marker(self.client, "/v2/cloudimages", q, "images", q.limit or 500)
 end
 
+--- Lists IMS images (`GET /v2/cloudimages`), paging by `marker` through every page.
+-- @function CloudImages:list
+-- @tparam[opt] table query the IMS filters (`__imagetype` (`gold`, `private`, `shared`,
+-- `market`), `__whole_image`, `__platform`, `__os_type`, `name`, `status`, `tag`, `visibility`,
+-- `member_status`, `sort_key`, `sort_dir`, `limit` = page size (default 500), `marker`, ...)
+-- plus `max` (stop after that many images)
+-- @treturn[1] {ims.images.Image,...} every image of every page (at most `max`)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: an unknown filter, a wrong type or a value outside its enum, a closed
+-- client
+-- @usage
+-- local gold = assert(client.cloudimages:list { __imagetype = "gold", __os_type = "Linux" })
 function Cloud:list(query)
   local fname = F "list"
   check(self, fname)
@@ -276,6 +407,19 @@ function Cloud:list(query)
   return pager.list(pages(self, q), function(t) return self.client.images:_wrap(t) end, max)
 end
 
+--- Iterates over IMS images lazily, one page at a time (`GET /v2/cloudimages`).
+-- @function CloudImages:each
+-- @tparam[opt] table query the IMS filters (`__imagetype` (`gold`, `private`, `shared`,
+-- `market`), `__whole_image`, `__platform`, `__os_type`, `name`, `status`, `tag`, `visibility`,
+-- `member_status`, `sort_key`, `sort_dir`, `limit` = page size (default 500), `marker`, ...)
+-- plus `max` (stop after that many images)
+-- @treturn function an iterator for a generic `for`, giving one `ims.images.Image` per step
+-- @raise on misuse, at the call (as `CloudImages:list`); a page that fails raises its
+-- `ims.errors.Error` from inside the loop
+-- @usage
+-- for img in client.cloudimages:each { __imagetype = "private", status = "active" } do
+--   print(img.id, img.name)
+-- end
 function Cloud:each(query)
   local fname = F "each"
   check(self, fname)

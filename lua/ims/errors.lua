@@ -2,6 +2,14 @@
 -- One constructor per source (HTTP response, curl failure) so that every error carries the same
 -- fields, a redacted URL, and a message in the server's own words, whatever shape the server
 -- used for its body (IMS, API Gateway, Keystone, Glance JSON, or HTML/text).
+
+--- `ims.Error`: what every runtime failure returns, as `nil, err`.
+-- Not required directly: `ims.Error` is the metatable and `ims.is_error(x)` tests for it. The
+-- IMS (`{"error": {"code", "message"}}`), API gateway
+-- (`{"error_code", "error_msg", "request_id"}`), Keystone
+-- (`{"error": {"code": 401, "title", "message"}}`) and Glance
+-- (`{"message", "code": "404 Not Found", "title"}`, or HTML) error bodies are all understood.
+-- @module ims.errors
 local json = require "ims.json"
 local url = require "ims.url"
 
@@ -14,7 +22,42 @@ M.Error = Error
 
 local function nonempty(s) return type(s) == "string" and s ~= "" and s or nil end
 
+--- An error: a table with these fields (absent when they do not apply) and `ims.Error` as
+-- metatable. Misuse is not reported this way: it raises a string naming the function.
+-- @type Error
+-- @field kind `transport`, `http`, `timeout`, `checksum`, `decode`, `auth` (a 401, or no
+-- token), `job_failed`
+-- @field status HTTP status, when there was a response
+-- @field code `IMG.0027`, `APIGW.0301`, a curl error name (`COULDNT_CONNECT`), the digest name
+-- for `checksum`
+-- @field message the server's words, cleaned of HTML
+-- @field method the request's method
+-- @field url the request's URL (credentials and secret query values redacted)
+-- @field request_id `X-Request-Id` / `X-Openstack-Request-Id` / the body's `request_id`
+-- @field retryable whether repeating the request may succeed (429, 5xx, connection failures)
+-- @field body the first 4 KiB of the response body
+-- @field job for job errors (`Job:wait`, `Jobs:wait_all`): the job concerned (`ims.jobs.Job`)
+-- @field failed for `Jobs:wait_all`: the indexes of the jobs that failed (or, for `timeout`,
+-- still run)
+-- @usage
+-- local image, err = client.images:get(id)
+-- if not image then
+--   if err.kind == "http" and err.status == 404 then print("no such image")
+--   elseif err.retryable then print("try again later: " .. tostring(err))
+--   else error(tostring(err)) end
+-- end
 -- "ims: GET https://x/v2/images/abc: 404 IMG.0027 Image not found (request 7c1)"
+
+--- `tostring(err)`: one readable line. `ims: METHOD URL: [kind] status code message (request id)`;
+-- the kind is shown unless it is `http` or `transport` (a status or a curl name speaks for
+-- itself).
+-- @function Error:__tostring
+-- @treturn string e.g.
+-- `ims: GET https://…/v2/images/abc: 404 IMG.0027 Image not found (request 7c1…)`
+-- @raise never
+-- @usage
+-- local ok, err = client.images:get("missing")
+-- print(tostring(err)) --> ims: GET https://…/v2/images/missing: 404 ... (request req-…)
 function Error.__tostring(e)
   local parts = {}
   local function add(v)

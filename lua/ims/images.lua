@@ -1,6 +1,14 @@
 -- client.images: the Glance v2 image API (images, data, tags, members) and the methods of
 -- image and member objects. Objects are plain tables of the server's fields; their methods
 -- come from per-client metatables, so pairs(image) shows only what Glance returned.
+
+--- The Glance v2 image API: `client.images`, and the methods of image and member objects.
+-- Not required directly: every client has an `images` table (`Images`).
+--
+-- Objects are plain tables of the server's fields (`pairs(image)` shows only what Glance
+-- returned: `id`, `name`, `status`, `size`, `checksum`, `os_hash_algo`, `os_hash_value`,
+-- `tags`, `visibility`, ...); their methods come from a metatable (`Image`, `Member`).
+-- @module ims.images
 local core = require "ims.core"
 local errors = require "ims.errors"
 local json = require "ims.json"
@@ -39,6 +47,7 @@ local DOWNLOAD_OPTS = { progress = "function", verify = "boolean", digests = "st
 local DELETE_OPTS = { ignore_missing = "boolean" }
 local MEMBER_STATUS = { "accepted", "rejected", "pending" }
 
+-- (a plain comment first, so LDoc does not take the rule below for a doc comment)
 ---------------------------------------------------------------------------------------------
 -- objects
 
@@ -77,9 +86,34 @@ local function send(self, req, wrap)
   return wrap(self, res.json)
 end
 
+-- (a plain comment first, so LDoc does not take the rule below for a doc comment)
 ---------------------------------------------------------------------------------------------
 -- images
 
+--- The Glance v2 image API of a client: `client.images`. Call its functions with `:`
+-- (`client.images:get(id)`); calling with `.` raises.
+-- @type Images
+-- @usage
+-- local image = assert(client.images:create { name = "golden", disk_format = "qcow2",
+--   container_format = "bare" })
+-- assert(image:upload("golden.qcow2"))
+
+--- Creates an image record (`POST /v2/images`); the image is `queued` until data is uploaded.
+-- @tparam table attrs Glance's attributes, with their types checked: `name`, `disk_format`,
+-- `container_format`, `visibility` (`private`, `shared`, `community`, `public`), `protected`,
+-- `tags` (list of strings), `min_ram`, `min_disk` (integers), `os_hidden`, `id`; any other key is
+-- an extra property and must be a string (Glance stores them as strings), e.g. `__os_version`,
+-- `hw_disk_bus`
+-- @treturn[1] Image the new image
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: `attrs` not a table, an attribute of the wrong type
+-- (`ims.images:create: attribute 'min_disk' must be an integer (got 1.5)`), a property that is
+-- not a string, `ims.null` as a value, a closed client
+-- @usage
+-- local image, err = client.images:create { name = "web", disk_format = "raw",
+--   container_format = "bare", tags = { "os=linux" }, hw_disk_bus = "scsi" }
+-- if not image then error(tostring(err)) end
 function Images:create(attrs)
   local fname = F "create"
   check(self, fname)
@@ -104,6 +138,16 @@ function Images:create(attrs)
     expect = 201 }, wrap_image)
 end
 
+--- Gets an image (`GET /v2/images/{id}`).
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @treturn[1] Image the image
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...); a
+-- missing image is kind `http`, `status` 404
+-- @raise on misuse: an image that is neither a non-empty id nor a table with one, a closed client
+-- @usage
+-- local image, err = client.images:get(id)
+-- if not image and err.status == 404 then print("gone") end
 function Images:get(image)
   local fname = F "get"
   check(self, fname)
@@ -131,6 +175,22 @@ local function list_query(fname, query)
   return query, max
 end
 
+--- Lists images (`GET /v2/images`), following `next` through every page.
+-- @tparam[opt] table query filters: `name`, `status`, `visibility`, `owner`, `tag` (string or
+-- list: all must match; a `key=value` tag is a plain tag), `member_status`, `sort`
+-- (`"name:asc,created_at:desc"`), `sort_key`, `sort_dir`, `limit` (page size), `marker`,
+-- `created_at`, `updated_at` (`gt:2026-01-01T00:00:00Z`), `size_min`, `size_max`, `disk_format`,
+-- `container_format`, `id`, `min_ram`, `min_disk`, `protected`, `os_hidden`;
+-- `properties = {hw_disk_bus = "scsi"}` for property filters; `max` stops after that many
+-- images
+-- @treturn[1] {Image,...} every image of every page (at most `max`)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: an unknown option (`ims.images:list: unknown option 'limt'`), a wrong
+-- type, `max` < 0, a `properties` key that is a filter of its own, a closed client
+-- @usage
+-- local imgs = assert(client.images:list { tag = "os=linux", sort = "created_at:desc", max = 20 })
+-- for _, img in ipairs(imgs) do print(img.id, img.name) end
 function Images:list(query)
   local fname = F "list"
   check(self, fname)
@@ -140,6 +200,16 @@ function Images:list(query)
     function(t) return wrap_image(self, t) end, max)
 end
 
+--- Iterates over images lazily, one page at a time (`GET /v2/images`, following `next`).
+-- @tparam[opt] table query the filters of `Images:list` (with `max`)
+-- @treturn function an iterator for a generic `for`, giving one `Image` per step
+-- @raise on misuse, at the call (as `Images:list`); a page that fails raises its
+-- `ims.errors.Error` from inside the loop (a `for` has no other way to report it): wrap the loop
+-- in `pcall` to get it as a value
+-- @usage
+-- for img in client.images:each { tag = "os=linux", sort = "created_at:desc" } do
+--   print(img.id, img.name, img.size)
+-- end
 function Images:each(query)
   local fname = F "each"
   check(self, fname)
@@ -188,6 +258,19 @@ local function patch_ops(fname, image, changes)
   return ops
 end
 
+--- Updates an image (`PATCH /v2/images/{id}`, JSON patch v2.1).
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @tparam table changes `{name = "x", min_ram = 1024, os_distro = ims.null}` (core attributes
+-- are replaced, properties added or replaced, `ims.null` removes), or explicit operations
+-- `{{op = "replace", path = "/name", value = "x"}, {op = "remove", path = "/os_distro"}}`
+-- @treturn[1] Image the updated image
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: `changes` not a table or empty, a core attribute of the wrong type, an
+-- operation without `op` (`add`, `replace`, `remove`) or a `path` starting with `/`, an image that
+-- is neither a non-empty id nor a table with one, a closed client
+-- @usage
+-- local img = assert(client.images:update(id, { name = "golden-v2", os_distro = ims.null }))
 function Images:update(image, changes)
   local fname = F "update"
   check(self, fname)
@@ -198,6 +281,16 @@ function Images:update(image, changes)
     json = json.array(ops), content_type = PATCH_TYPE, expect = 200 }, wrap_image)
 end
 
+--- Deletes an image (`DELETE /v2/images/{id}`).
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @tparam[opt] table opts `{ignore_missing = true}`: a missing image (404) is not an error
+-- @treturn[1] boolean `true`; `false` when the image was missing and `ignore_missing` is set
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: an unknown option, an image that is neither a non-empty id nor a table with
+-- one, a closed client
+-- @usage
+-- assert(client.images:delete(id, { ignore_missing = true }))
 function Images:delete(image, opts)
   local fname = F "delete"
   check(self, fname)
@@ -289,6 +382,28 @@ local function settle_upload(self, id, req, digests)
   end
 end
 
+--- Uploads an image's data (`PUT /v2/images/{id}/file`), streaming in constant memory.
+-- With `verify` (the default) the strongest digest Glance recorded (`os_hash_algo` /
+-- `os_hash_value`, else the MD5 `checksum`) is computed while streaming and compared. A file
+-- upload is retried from its start; a 409 left by a broken earlier attempt is settled. Reader
+-- bodies are never retried.
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @param source a file path, `{path = "..."}`, or
+-- `{reader = function() return chunk_or_nil end, size = n?}` (chunked transfer without `size`)
+-- @tparam[opt] table opts `progress = function(done_bytes, total_bytes)` (grows, ends at the
+-- total); `verify = false` to skip the check; `digests = {"md5", "sha256", ...}` computed in
+-- the same pass
+-- @treturn[1] Image the image, refreshed (`status`, `size`, `checksum`, `os_hash_value`)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed: kind `checksum` on a digest mismatch (`code` = the
+-- digest name), else `http`, `transport`, `timeout`, `auth`
+-- @raise on misuse: a `source` of no known shape, both or neither of `path`/`reader`, `size`
+-- without `reader`, an unknown option or digest name, an image that is neither a non-empty id nor
+-- a table with one, a closed client; an error raised by `reader` or `progress` is raised again
+-- @usage
+-- local img = assert(client.images:upload(image, "debian-12.qcow2", {
+--   progress = function(done, total) io.write(("\r%d / %d"):format(done, total)) end,
+-- }))
 function Images:upload(image, source, opts)
   local fname = F "upload"
   check(self, fname)
@@ -333,6 +448,29 @@ end
 
 -- download(image, dest, opts): dest is a path or function(chunk). Returns
 -- {bytes =, <digest> = hex, ...} with every digest computed.
+
+--- Downloads an image's data (`GET /v2/images/{id}/file`), streaming in constant memory.
+-- With `verify` (the default) the strongest digest Glance recorded is computed while streaming
+-- and compared, and the size must match. A download to a file cut short continues with `Range`
+-- on retry (the digest still covers the whole file).
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @param dest a file path (truncated first, unless `resume`), or `function(chunk)` called
+-- with each piece (raise, or return `nil, msg`, to stop the transfer)
+-- @tparam[opt] table opts `progress = function(done_bytes, total_bytes)`; `verify = false`;
+-- `digests = {"md5", ...}` computed in the same pass; `resume = true` continues a partial file
+-- with `Range` (a complete file is verified without transferring anything)
+-- @treturn[1] table `{bytes = n, sha512 = hex, md5 = hex?, ...}`: every digest computed
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed: kind `checksum` on a digest or size mismatch, kind
+-- `http` with `status` 204 when the image has no data yet, else `http`, `transport`,
+-- `timeout`, `auth`
+-- @raise on misuse: `dest` neither a path nor a function, `resume` without a path, an unknown
+-- option or digest name, an image that is neither a non-empty id nor a table with one, a closed
+-- client; an error raised by `dest` or `progress` is raised again
+-- @usage
+-- local result, err = client.images:download(image.id, "copy.qcow2", { resume = true })
+-- if not result then error(tostring(err)) end
+-- print(result.bytes, result.sha512)
 function Images:download(image, dest, opts)
   local fname = F "download"
   check(self, fname)
@@ -421,6 +559,15 @@ local function tag_arg(fname, tag)
   return tag
 end
 
+--- Adds a tag to an image (`PUT /v2/images/{id}/tags/{tag}`).
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @tparam string tag the tag, 1 to 255 bytes
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a tag that is not a string of 1 to 255 bytes, an image that is neither a
+-- non-empty id nor a table with one, a closed client
+-- @usage assert(client.images:update_tag(id, "os=linux"))
 function Images:update_tag(image, tag)
   local fname = F "update_tag"
   check(self, fname)
@@ -430,6 +577,15 @@ function Images:update_tag(image, tag)
     path = url.path("v2", "images", id, "tags", tag), expect = 204 }, true)
 end
 
+--- Removes a tag from an image (`DELETE /v2/images/{id}/tags/{tag}`).
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @tparam string tag the tag, 1 to 255 bytes
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a tag that is not a string of 1 to 255 bytes, an image that is neither a
+-- non-empty id nor a table with one, a closed client
+-- @usage assert(client.images:delete_tag(id, "beta"))
 function Images:delete_tag(image, tag)
   local fname = F "delete_tag"
   check(self, fname)
@@ -446,6 +602,16 @@ local function member_id(fname, v)
   return validate.id(fname, "member", v, { "member_id" })
 end
 
+--- Shares an image with a project (`POST /v2/images/{id}/members`); the member is `pending`
+-- until that project accepts it.
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @tparam string project_id the project to share with
+-- @treturn[1] Member the member
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: `project_id` not a non-empty string, an image that is neither a non-empty id
+-- nor a table with one, a closed client
+-- @usage local member = assert(client.images:create_member(id, other_project))
 function Images:create_member(image, project_id)
   local fname = F "create_member"
   check(self, fname)
@@ -457,6 +623,14 @@ function Images:create_member(image, project_id)
     expect = 200 }, wrap_member)
 end
 
+--- Lists the members of an image (`GET /v2/images/{id}/members`).
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @treturn[1] {Member,...} the members
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: an image that is neither a non-empty id nor a table with one, a closed client
+-- @usage
+-- for _, m in ipairs(assert(client.images:list_members(id))) do print(m.member_id, m.status) end
 function Images:list_members(image)
   local fname = F "list_members"
   check(self, fname)
@@ -469,6 +643,15 @@ function Images:list_members(image)
   return out
 end
 
+--- Gets one member of an image (`GET /v2/images/{id}/members/{member_id}`).
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @param member the member: a project id (string) or a member table (`member_id` field)
+-- @treturn[1] Member the member
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a member that is neither a non-empty id nor a table with one, an image that is
+-- neither a non-empty id nor a table with one, a closed client
+-- @usage local m = assert(client.images:get_member(id, other_project)); print(m.status)
 function Images:get_member(image, member)
   local fname = F "get_member"
   check(self, fname)
@@ -478,6 +661,17 @@ function Images:get_member(image, member)
     expect = 200 }, wrap_member)
 end
 
+--- Sets a member's status (`PUT /v2/images/{id}/members/{member_id}`); the member project
+-- does this to accept or reject a shared image.
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @param member the member: a project id (string) or a member table (`member_id` field)
+-- @tparam string status `"accepted"`, `"rejected"` or `"pending"`
+-- @treturn[1] Member the member
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: any other status, a member that is neither a non-empty id nor a table
+-- with one, an image that is neither a non-empty id nor a table with one, a closed client
+-- @usage assert(client.images:update_member(id, my_project, "accepted"))
 function Images:update_member(image, member, status)
   local fname = F "update_member"
   check(self, fname)
@@ -489,6 +683,15 @@ function Images:update_member(image, member, status)
     expect = 200 }, wrap_member)
 end
 
+--- Stops sharing an image with a project (`DELETE /v2/images/{id}/members/{member_id}`).
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @param member the member: a project id (string) or a member table (`member_id` field)
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a member that is neither a non-empty id nor a table with one, an image that is
+-- neither a non-empty id nor a table with one, a closed client
+-- @usage assert(client.images:delete_member(id, other_project))
 function Images:delete_member(image, member)
   local fname = F "delete_member"
   check(self, fname)
@@ -509,6 +712,25 @@ local function own_status(self, fname, image, status)
   return self:update_member(id, project, status)
 end
 
+--- Rejects an image shared with the client's project: `update_member` with the client's
+-- `project_id` and `"rejected"`.
+-- @function Images:reject
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @treturn[1] Member the client's member record
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:accept`
+-- @usage assert(other_client.images:reject(id))
+
+--- Accepts an image shared with the client's project: `update_member` with the client's
+-- `project_id` and `"accepted"`.
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @treturn[1] Member the client's member record
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: the client has no `project_id` (and no password `auth` to learn it from),
+-- an image that is neither a non-empty id nor a table with one, a closed client
+-- @usage assert(other_client.images:accept(id))
 function Images:accept(image) return own_status(self, F "accept", image, "accepted") end
 function Images:reject(image) return own_status(self, F "reject", image, "rejected") end
 
@@ -524,43 +746,215 @@ local function refill(obj, fresh)
   return obj
 end
 
+--- An image: a plain table of Glance's fields (`id`, `name`, `status`, `size`, `checksum`,
+-- `os_hash_algo`, `os_hash_value`, `tags`, `visibility`, `min_disk`, properties, ...) with
+-- these methods, each the `Images` call of the same name with the image as first argument.
+-- `refresh`, `update` and `upload` update the object in place and return it. Images come from
+-- `Images:create`, `get`, `list`, `each`, `update`, `upload`, `CloudImages:list` and `Job:image`.
+-- @type Image
+-- @usage
+-- local image = assert(client.images:get(id))
+-- assert(image:update { name = "golden-v2" })   -- image.name is now "golden-v2"
+-- assert(image:download("copy.qcow2"))
+
+--- Reloads the image's fields from the server (`Images:get`), in place.
+-- @function Image:refresh
+-- @treturn[1] Image the same object, refreshed
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a closed client
+-- @usage repeat assert(image:refresh()) until image.status ~= "saving"
 function image_methods:refresh()
   local fresh, err = images_of(self):get(self)
   if not fresh then return nil, err end
   return refill(self, fresh)
 end
 
+--- Updates the image (`Images:update`) and refills the object with the answer.
+-- @function Image:update
+-- @tparam table changes as for `Images:update`
+-- @treturn[1] Image the same object, updated
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:update`
+-- @usage assert(image:update { min_ram = 1024, os_distro = ims.null })
 function image_methods:update(changes)
   local fresh, err = images_of(self):update(self, changes)
   if not fresh then return nil, err end
   return refill(self, fresh)
 end
 
+--- Uploads the image's data (`Images:upload`) and refills the object (`status`, `size`,
+-- `checksum`, `os_hash_value`).
+-- @function Image:upload
+-- @param source a file path, `{path =}` or `{reader =, size =?}`, as for `Images:upload`
+-- @tparam[opt] table opts `progress`, `verify`, `digests`, as for `Images:upload`
+-- @treturn[1] Image the same object, now `active`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `checksum` on a digest mismatch)
+-- @raise on misuse: as `Images:upload`
+-- @usage assert(image:upload("disk.qcow2")); print(image.status, image.size)
 function image_methods:upload(source, opts)
   local fresh, err = images_of(self):upload(self, source, opts)
   if not fresh then return nil, err end
   return refill(self, fresh)
 end
 
+--- Deletes the image (`Images:delete`).
+-- @function Image:delete
+-- @tparam[opt] table opts `{ignore_missing = true}`
+-- @treturn[1] boolean `true`; `false` when missing and `ignore_missing` is set
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:delete`
+-- @usage assert(image:delete())
+
+--- Downloads the image's data (`Images:download`); the object's recorded digest is used
+-- for verification without another request when it has one.
+-- @function Image:download
+-- @param dest a file path or `function(chunk)`
+-- @tparam[opt] table opts `progress`, `verify`, `digests`, `resume`, as for `Images:download`
+-- @treturn[1] table `{bytes = n, sha512 = hex, ...}`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `checksum` on a digest or size mismatch)
+-- @raise on misuse: as `Images:download`
+-- @usage local r = assert(image:download("copy.qcow2", { resume = true })); print(r.bytes)
+
+--- Adds a tag (`Images:update_tag`).
+-- @function Image:update_tag
+-- @tparam string tag the tag, 1 to 255 bytes
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:update_tag`
+-- @usage assert(image:update_tag("os=linux"))
+
+--- Removes a tag (`Images:delete_tag`).
+-- @function Image:delete_tag
+-- @tparam string tag the tag
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:delete_tag`
+-- @usage assert(image:delete_tag("beta"))
+
+--- Shares the image with a project (`Images:create_member`).
+-- @function Image:create_member
+-- @tparam string project_id the project
+-- @treturn[1] Member the member (`pending`)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:create_member`
+-- @usage local member = assert(image:create_member(other_project))
+
+--- Lists the image's members (`Images:list_members`).
+-- @function Image:list_members
+-- @treturn[1] {Member,...} the members
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a closed client
+-- @usage for _, m in ipairs(assert(image:list_members())) do print(m.member_id, m.status) end
+
+--- Gets one member (`Images:get_member`).
+-- @function Image:get_member
+-- @param member a project id or a member table
+-- @treturn[1] Member the member
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:get_member`
+-- @usage print(assert(image:get_member(other_project)).status)
+
+--- Sets a member's status (`Images:update_member`).
+-- @function Image:update_member
+-- @param member a project id or a member table
+-- @tparam string status `"accepted"`, `"rejected"` or `"pending"`
+-- @treturn[1] Member the member
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:update_member`
+-- @usage assert(image:update_member(my_project, "accepted"))
+
+--- Stops sharing with a project (`Images:delete_member`).
+-- @function Image:delete_member
+-- @param member a project id or a member table
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:delete_member`
+-- @usage assert(image:delete_member(other_project))
+
+--- Accepts the image for the client's project (`Images:accept`).
+-- @function Image:accept
+-- @treturn[1] Member the client's member record
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:accept`
+-- @usage assert(shared_image:accept())
+
+--- Rejects the image for the client's project (`Images:reject`).
+-- @function Image:reject
+-- @treturn[1] Member the client's member record
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: as `Images:accept`
+-- @usage assert(shared_image:reject())
 for _, name in ipairs { "delete", "download", "update_tag", "delete_tag", "create_member",
   "list_members", "get_member", "update_member", "delete_member", "accept", "reject" } do
   image_methods[name] = function(self, ...) return images_of(self)[name](images_of(self), self, ...) end
 end
 
+--- A member: a plain table of Glance's fields (`member_id` = the project, `image_id`,
+-- `status`, `created_at`, `updated_at`, `schema`) with these methods. Members come from
+-- `Images:create_member`, `list_members`, `get_member`, `update_member`, `accept`, `reject`.
+-- @type Member
+-- @usage
+-- local member = assert(image:create_member(other_project))
+-- assert(other_client.images:get_member(image.id, member.member_id)):accept()
+
+--- Accepts the shared image for this member (`Images:update_member` with `"accepted"`); the
+-- client must be the member project's.
+-- @function Member:accept
+-- @treturn[1] Member the updated member (a new table)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a closed client
+-- @usage assert(member:accept())
 function member_methods:accept()
   return images_of(self):update_member(self.image_id, self.member_id, "accepted")
 end
 
+--- Rejects the shared image for this member (`Images:update_member` with `"rejected"`).
+-- @function Member:reject
+-- @treturn[1] Member the updated member (a new table)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a closed client
+-- @usage assert(member:reject())
 function member_methods:reject()
   return images_of(self):update_member(self.image_id, self.member_id, "rejected")
 end
 
+--- Reloads the member's fields (`Images:get_member`), in place.
+-- @function Member:refresh
+-- @treturn[1] Member the same object, refreshed
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a closed client
+-- @usage assert(member:refresh()); print(member.status)
 function member_methods:refresh()
   local fresh, err = images_of(self):get_member(self.image_id, self.member_id)
   if not fresh then return nil, err end
   return refill(self, fresh)
 end
 
+--- Removes this member: the image is no longer shared with its project
+-- (`Images:delete_member`).
+-- @function Member:delete
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: a closed client
+-- @usage assert(member:delete())
 function member_methods:delete()
   return images_of(self):delete_member(self.image_id, self.member_id)
 end

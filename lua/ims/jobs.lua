@@ -1,6 +1,14 @@
 -- client.jobs: IMS asynchronous jobs. get/refresh are plain requests; wait and wait_all hand
 -- the polling to the C core (session:poll: one multi handle, backoff with jitter, one
 -- deadline) and keep only the meaning here: what a job document says, what is transient.
+
+--- IMS asynchronous jobs: `client.jobs` and job objects. Not required directly: every client has a
+-- `jobs` table (`Jobs`); the asynchronous `ims.cloudimages.CloudImages` calls return `Job`
+-- objects. Waiting runs in the C core on one curl multi handle, backing off ×1.5 from `interval`
+-- to `max_interval` with ±25 % jitter; 429 (after its `Retry-After`), 5xx and connection failures
+-- are retried inside the deadline; a 401 with password auth renews the token once. Jobs need the
+-- client's `project_id` (it is in the job URL).
+-- @module ims.jobs
 local errors = require "ims.errors"
 local json = require "ims.json"
 local url = require "ims.url"
@@ -56,6 +64,20 @@ local function project(self, fname, level)
   return c:project()
 end
 
+--- The job API of a client: `client.jobs`.
+-- @type Jobs
+-- @usage
+-- local jobs, err = client.jobs:wait_all({ job1, job2 }, { interval = 2, max_interval = 10 })
+
+--- Gets a job (`GET /v1/{project_id}/jobs/{job_id}`).
+-- @param job a job id (string) or a job table (`job_id` or `id` field)
+-- @treturn[1] Job a new job object: `job_id`, `status`, `job_type`, `begin_time`, `end_time`,
+-- `entities`, `error_code`, `fail_reason`, `image_id`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: the client has no `project_id` (and no password `auth` to learn it from), a
+-- job that is neither a non-empty id nor a table with one, a closed client
+-- @usage local job = assert(client.jobs:get(job_id)); print(job.status, job.image_id)
 function Jobs:get(job)
   local fname = F "get"
   self.client:check_open(fname)
@@ -68,6 +90,14 @@ function Jobs:get(job)
 end
 
 -- A job object for an id (or a job table), without a request.
+
+--- A job object for an id, without a request.
+-- @param job a job id (string), or a job table (`job_id` or `id` field), which is given the
+-- job methods in place
+-- @treturn Job the job (only `job_id` set for an id)
+-- @raise on misuse: a job that is neither a non-empty id nor a table with one. Never returns
+-- `nil, err`.
+-- @usage local job = client.jobs:wrap(saved_job_id); assert(job:wait())
 function Jobs:wrap(job)
   local id = job_id(F "wrap", job)
   if type(job) == "table" then return setmetatable(job, self._mt) end
@@ -156,6 +186,28 @@ local function job_error(job, rerr)
 end
 
 -- wait_all(jobs, opts) -> jobs (in input order, each updated), err | nil
+
+--- Waits for many jobs at once, polling them all on one curl multi handle within one
+-- deadline.
+-- @tparam {Job|string,...} jobs job objects, job tables or ids
+-- @tparam[opt] table opts `timeout` (seconds, default 1200), `interval` (first poll delay,
+-- default 2), `max_interval` (default 10), `progress = function(job)` (called when the status or
+-- `entities.process_percent` changes)
+-- @treturn[1] {Job,...} the jobs, in input order, each updated in place (ids become job
+-- objects), when all succeeded
+-- @treturn[2] {Job,...} the jobs, as above
+-- @treturn[2] ims.errors.Error kind `job_failed` (a job ended in `FAIL` or could not be polled;
+-- `err.failed` = their indexes, `err.code` and `err.job` from the first) or `timeout`
+-- (`err.failed` = the indexes still running, which can be waited on again)
+-- @treturn[3] nil
+-- @treturn[3] ims.errors.Error getting a token failed (kind `auth`, ...)
+-- @raise on misuse: `jobs` not a table, an entry that is neither a job id nor a job table, an
+-- unknown option, the client has no `project_id` (and no password `auth` to learn it from), a
+-- closed client; an error raised by `progress` is raised again
+-- @usage
+-- local jobs, err = client.jobs:wait_all({ import_job, export_job }, { timeout = 3600,
+--   progress = function(j) print(j.job_id, j.status) end })
+-- if err then print(err.kind, table.concat(err.failed, ",")) end
 function Jobs:wait_all(jobs, opts)
   local fname = F "wait_all"
   self.client:check_open(fname)
@@ -180,6 +232,33 @@ function Jobs:wait_all(jobs, opts)
 end
 
 -- job:wait(opts) -> job (SUCCESS) | nil, err (job_failed or timeout; err.job is the job)
+
+--- A job: a plain table of the job document's fields (`job_id`, `status` — `SUCCESS`,
+-- `FAIL`, `RUNNING`, `INIT` —, `job_type`, `begin_time`, `end_time`, `entities`, `error_code`,
+-- `fail_reason`) plus `image_id` (`entities.image_id`, or the first sub-job's), with these
+-- methods. Jobs come from the `ims.cloudimages.CloudImages` calls and from `Jobs:get`,
+-- `Jobs:wrap`, `Jobs:wait_all`.
+-- @type Job
+-- @usage
+-- local job = assert(client.cloudimages:export(id, { bucket_url = "b:o.qcow2", file_format =
+-- "qcow2" }))
+-- assert(job:wait())
+
+--- Waits until the job ends.
+-- @function Job:wait
+-- @tparam[opt] table opts `timeout` (seconds, default 1200), `interval` (first poll delay,
+-- default 2), `max_interval` (default 10), `progress = function(job)` (called when the status or
+-- `entities.process_percent` changes)
+-- @treturn[1] Job the job (updated in place) once `SUCCESS`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error kind `job_failed` (`err.code` = `error_code`, `err.message`
+-- carries `fail_reason`, `err.job`), or `timeout` (`err.job`, which can be waited on again), or
+-- the error of a poll that was not transient (e.g. `http` 404, with `err.job`)
+-- @raise on misuse: an unknown option, the client has no `project_id` (and no password `auth` to
+-- learn it from), a closed client; an error raised by `progress` is raised again
+-- @usage
+-- local done, err = job:wait { timeout = 1800, progress = function(j) print(j.status) end }
+-- if not done and err.kind == "timeout" then done, err = err.job:wait() end
 function methods:wait(opts)
   local self_jobs = getmetatable(self).jobs
   local fname = "ims.job:wait"
@@ -196,6 +275,14 @@ function methods:wait(opts)
   return self
 end
 
+--- Reloads the job's fields (`Jobs:get`), in place.
+-- @function Job:refresh
+-- @treturn[1] Job the same object, updated
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise on misuse: the client has no `project_id` (and no password `auth` to learn it from), a
+-- closed client
+-- @usage assert(job:refresh()); print(job.status, job.entities.process_percent)
 function methods:refresh()
   local jobs = getmetatable(self).jobs
   local fresh, err = jobs:get(self)
@@ -203,6 +290,14 @@ function methods:refresh()
   return fill(jobs, self, fresh)
 end
 
+--- Gets the image the job made (`Images:get` of its `image_id`).
+-- @function Job:image
+-- @treturn[1] ims.images.Image the image
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @raise when the job has no `image_id` (not finished, or a job that makes no image), a
+-- closed client
+-- @usage local image = assert(assert(job:wait()):image()); print(image.id, image.status)
 function methods:image()
   local jobs = getmetatable(self).jobs
   if not self.image_id then
