@@ -380,6 +380,7 @@ local function list_query(fname, query)
   local q = validate.options(fname, query, LIST_QUERY, 4)
   local max = q.max
   q.max = nil
+  if max and max > 0 and not q.limit then q.limit = math.min(max, 500) end
   return q, max
 end
 

@@ -160,6 +160,8 @@ local function list_query(fname, query)
   local max = query.max
   if max and max < 0 then error(fname .. ": option 'max' must be >= 0", 3) end
   query.max = nil
+  -- a few items need no full page (Glance's page size is at most 1000)
+  if max and max > 0 and not query.limit then query.limit = math.min(max, 1000) end
   local props = query.properties
   query.properties = nil
   for k, v in pairs(props or {}) do

@@ -197,7 +197,8 @@ end
 -- objects), when all succeeded
 -- @treturn[2] {Job,...} the jobs, as above
 -- @treturn[2] ims.errors.Error kind `job_failed` (a job ended in `FAIL` or could not be polled;
--- `err.failed` = their indexes, `err.code` and `err.job` from the first) or `timeout`
+-- `err.failed` = their indexes, `err.code` and `err.job` from the first, `err.errors[i]` the
+-- request error of a job that could not be polled) or `timeout`
 -- (`err.failed` = the indexes still running, which can be waited on again)
 -- @treturn[3] nil
 -- @treturn[3] ims.errors.Error getting a token failed (kind `auth`, ...)
@@ -219,9 +220,11 @@ function Jobs:wait_all(jobs, opts)
   if err then return nil, err end
   if #failed > 0 then
     local first = job_error(list[failed[1]], rerrs[failed[1]])
+    -- each failure explains itself: a FAIL job by its error_code/fail_reason, a job whose
+    -- status could not be read by the request's ims.Error in `errors[i]`
     return list, errors.new { kind = "job_failed", code = first.code, failed = failed,
       message = string.format("%d of %d jobs failed; first: %s", #failed, #list, first.message),
-      job = first.job }
+      job = first.job, errors = rerrs }
   end
   if #pending > 0 then
     return list, errors.new { kind = "timeout", failed = pending, job = list[pending[1]],
