@@ -3,6 +3,7 @@
 # process per request.
 # usage: curl_crud.sh N PREFIX
 set -euo pipefail
+# shellcheck source=bench/clients/curl_common.sh
 . "$(dirname "$0")/curl_common.sh"
 n=$1 prefix=${2:-crud} ids=()
 re='"id": "([^"]*)"'

@@ -4,6 +4,7 @@
 # are counted once at the end.
 # usage: curl_list.sh PAGE SCRATCH_FILE
 set -euo pipefail
+# shellcheck source=bench/clients/curl_common.sh
 . "$(dirname "$0")/curl_common.sh"
 url="$G/v2/images?limit=${1:-100}" out=$2 pages=0
 : >"$out"
