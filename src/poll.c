@@ -383,9 +383,12 @@ int ims_session_poll(lua_State *L) {
     now = now_s();
     next_due = deadline;
     pending = 0;
+    int busy = 0;
+    for (int k = 0; k < nslots; k++) busy += p->slots[k].job >= 0;
     for (int j = 0; j < p->njobs; j++) {
       pending += p->state[j] != 2;
-      if (p->state[j] == 0 && p->next_at[j] < next_due) next_due = p->next_at[j];
+      /* with every slot busy a due job waits for a transfer to end: no spinning */
+      if (busy < nslots && p->state[j] == 0 && p->next_at[j] < next_due) next_due = p->next_at[j];
     }
     if (!pending) break;
     double wait = (running ? fmin(next_due, now + 1.0) : next_due) - now;

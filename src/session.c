@@ -124,6 +124,7 @@ int ims_session_new(lua_State *L) {
   ims_session *s = lua_newuserdatauv(L, sizeof *s, 1);
   memset(s, 0, sizeof *s);
   s->t.fd = -1;
+  s->sock = CURL_SOCKET_BAD;
   s->connect_timeout_ms = (long)(ct * 1000);
   s->stall_s = (long)(st + 0.999);
   s->verify = verify;
@@ -733,6 +734,9 @@ static int l_request(lua_State *L) {
   SETOPT(CURLOPT_ERRORBUFFER, t->errbuf);
   SETOPT(CURLOPT_URL, lua_tostring(L, S_URL));
   SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+  SETOPT(CURLOPT_SOCKOPTFUNCTION, ims_cb_sockopt);
+  SETOPT(CURLOPT_SOCKOPTDATA, &s->sock);
+  t->sock = &s->sock;
   /* buffer sizes are hints: libcurl 7.88 refuses them on a handle whose last transfer failed
    * in name resolution, which must not turn the next request into a raise */
   (void)curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);

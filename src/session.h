@@ -67,6 +67,7 @@ typedef struct ims_transfer {
 
   struct curl_slist *slist;
   char errbuf[CURL_ERROR_SIZE];
+  curl_socket_t *sock; /* the session's connection socket, for TCP_QUICKACK */
 } ims_transfer;
 
 typedef struct ims_session {
@@ -75,6 +76,7 @@ typedef struct ims_session {
   long connect_timeout_ms;
   long stall_s;
   int verify;
+  curl_socket_t sock; /* the socket of the connection last opened (CURLOPT_SOCKOPTFUNCTION) */
   ims_transfer t;
 } ims_session;
 
@@ -91,6 +93,7 @@ size_t ims_cb_read(char *buf, size_t size, size_t nitems, void *ud);
 int ims_cb_seek(void *ud, curl_off_t offset, int origin);
 size_t ims_cb_write(char *data, size_t size, size_t nmemb, void *ud);
 size_t ims_cb_header(char *data, size_t size, size_t nitems, void *ud);
+int ims_cb_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose);
 int ims_cb_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                     curl_off_t ulnow);
 int ims_progress_call(ims_transfer *t, int final);

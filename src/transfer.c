@@ -13,6 +13,9 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <lauxlib.h>
 
@@ -168,9 +171,29 @@ int ims_cb_seek(void *ud, curl_off_t offset, int origin) {
 
 /* ---- response ----------------------------------------------------------------------------- */
 
+/* Servers that write a response's headers and body separately (Glance's eventlet) meet the
+ * Nagle algorithm: the body waits for our ACK of the headers, which a kept-alive connection
+ * delays ~40 ms. Asking for an immediate ACK when headers arrive removes that stall
+ * (listing 1000 images: 0.54 s -> ~0.3 s in bench/). */
+int ims_cb_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose) {
+  if (purpose == CURLSOCKTYPE_IPCXN) *(curl_socket_t *)ud = fd;
+  return CURL_SOCKOPT_OK;
+}
+
+static void quickack(ims_transfer *t) {
+#ifdef TCP_QUICKACK
+  int one = 1;
+  if (t->sock && *t->sock != CURL_SOCKET_BAD)
+    (void)setsockopt(*t->sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+#else
+  (void)t;
+#endif
+}
+
 size_t ims_cb_header(char *data, size_t size, size_t nitems, void *ud) {
   ims_transfer *t = ud;
   size_t n = size * nitems, end = n;
+  quickack(t);
   while (end > 0 && (data[end - 1] == '\r' || data[end - 1] == '\n')) end--;
   if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) { /* a new block: 1xx blocks are replaced */
     size_t i = 5;
