@@ -214,6 +214,20 @@ function Client:url(path, query)
   return self.endpoint .. path .. (q ~= "" and ("?" .. q) or "")
 end
 
+--- The headers a request starts from: Accept JSON, the client's `headers`, the content type,
+-- then `extra`; a later layer replaces an earlier one whatever the case of the name.
+-- @local
+function Client:headers(content_type, extra)
+  local merged = { accept = { "Accept", "application/json" } }
+  local function set(k, v) merged[k:lower()] = { k, v } end
+  for k, v in pairs(self._headers) do set(k, v) end
+  if content_type then set("Content-Type", content_type) end
+  for k, v in pairs(extra or {}) do set(k, v) end
+  local headers = {}
+  for _, kv in pairs(merged) do headers[kv[1]] = kv[2] end
+  return headers
+end
+
 -- Token bucket shared by every request of this client (job polls included: Client:throttle).
 local function take_token(self)
   local b = self._rate
@@ -298,14 +312,7 @@ function Client:request(spec)
     req.body = json.encode(spec.json)
     content_type = content_type or "application/json"
   end
-  -- keyed by lower-case name so a later layer replaces an earlier one whatever its case
-  local merged = { accept = { "Accept", "application/json" } }
-  local function set(k, v) merged[k:lower()] = { k, v } end
-  for k, v in pairs(self._headers) do set(k, v) end
-  if content_type then set("Content-Type", content_type) end
-  for k, v in pairs(spec.headers or {}) do set(k, v) end
-  local headers = {}
-  for _, kv in pairs(merged) do headers[kv[1]] = kv[2] end
+  local headers = self:headers(content_type, spec.headers)
   req.sign = self._auth and self._auth:apply(headers, self.project_id)
   req.headers = headers
   local deadline = core.now() + self._timeout

@@ -507,18 +507,12 @@ function Images:download(image, dest, opts)
     end
   end
   local resume = opts.resume
-  if resume and size then -- a partial file longer than the image cannot be a prefix of it
+  if resume then -- progress starts at the partial file's size
     local f = io.open(dest, "rb")
-    local have = f and f:seek("end")
+    offset = f and f:seek("end") or 0
     if f then f:close() end
-    if have and have > size then resume = false end
-  end
-  if resume then
-    local f = io.open(dest, "rb")
-    if f then
-      offset = f:seek("end")
-      f:close()
-    end
+    -- a partial file longer than the image cannot be a prefix of it: start over
+    if size and offset > size then resume, offset = false, 0 end
   end
   local path = url.path("v2", "images", id, "file")
   local res, err = self.client:request { path = path,

@@ -124,8 +124,7 @@ local function poll(self, fname, jobs, opts)
     max_interval = opts.max_interval or 10, timeout = opts.timeout or 1200,
     prepare = function(i)
       client:throttle()
-      local headers = { Accept = "application/json" }
-      for k, v in pairs(client._headers) do headers[k] = v end
+      local headers = client:headers()
       local a = client._auth
       if a then
         local fresh, err = a:ensure(client._session)
