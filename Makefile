@@ -27,7 +27,7 @@ all build: $(CORE)
 
 $(CORE): $(SRC) $(HDR) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(LDFLAGS) $(CURL_LIBS) $(SSL_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -pthread -o $@ $(SRC) $(LDFLAGS) $(CURL_LIBS) $(SSL_LIBS) -lm
 
 deps:
 	scripts/deps test
@@ -81,8 +81,8 @@ fuzz:
 	scripts/deps fuzz
 	@mkdir -p $(BUILD)/fuzz
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$t fuzz/$$t.c src/sign.c src/transfer.c src/digest.c \
-	    -llua5.4 $(CURL_LIBS) $(SSL_LIBS) -lm || exit 1; \
+	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$t fuzz/$$t.c src/sign.c src/transfer.c src/digest.c src/hasher.c \
+	    -llua5.4 $(CURL_LIBS) $(SSL_LIBS) -lm -pthread || exit 1; \
 	  mkdir -p fuzz/corpus/$$t; \
 	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
 	  $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 fuzz/corpus/$$t 2>&1 \
@@ -96,7 +96,7 @@ embed-example: $(BUILD)/embed/ims-host
 $(BUILD)/embed/ims-host: examples/embed/host.c $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(LUA_CFLAGS) $(CURL_CFLAGS) $(CFLAGS) -Isrc -DIMS_LUA_DIR='"$(CURDIR)/lua"' \
-	  -o $@ examples/embed/host.c $(SRC) $(LDFLAGS) -llua5.4 $(CURL_LIBS) $(SSL_LIBS) -lm
+	  -pthread -o $@ examples/embed/host.c $(SRC) $(LDFLAGS) -llua5.4 $(CURL_LIBS) $(SSL_LIBS) -lm
 
 # Build and install the rock into ./lua_modules offline (Debian's luarocks), then load it.
 rock:
@@ -108,7 +108,7 @@ rock:
 	  $(LUA) -e 'local ims = require "ims"; print("loaded ims " .. ims._VERSION .. " from " .. package.searchpath("ims.core", package.cpath))'
 
 # Benchmarks (bench/run): lua-ims beside the curl CLI, python-glanceclient and openstacksdk on
-# the local stack, each operation in its own process. `bench`: 1 GiB, 3 runs, 1000 images,
+# the local stack, each operation in its own process. `bench`: 1 GiB, 5 runs, 1000 images,
 # 200 jobs; rewrites bench/RESULTS.md and bench/RESULTS.svg. `bench-quick`: 64 MiB, 1 run, 200
 # images, 20 jobs; CI's smoke test: prints the table, fails only when an operation fails.
 # Both install what they need and write bench/results/ (results.json, results.md, chart.svg).

@@ -20,8 +20,8 @@ build = {
   modules = {
     ["ims.core"] = {
       sources = { "src/core.c", "src/session.c", "src/transfer.c", "src/digest.c",
-        "src/sign.c", "src/poll.c" },
-      libraries = { "curl", "crypto", "m" },
+        "src/hasher.c", "src/sign.c", "src/poll.c" },
+      libraries = { "curl", "crypto", "m", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },

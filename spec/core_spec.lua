@@ -155,6 +155,70 @@ describe("ims.core", function()
     assert.equal(core.digest("sha256", full), res.download_digests.sha256)
   end)
 
+  -- Past 1 MiB the digests move to a worker thread (src/hasher.c); these cross that line in
+  -- every path that touches the digests mid-stream: a resumed prefix, a restart, an abort.
+  describe("hashing large bodies on a worker thread", function()
+    local function threads()
+      local f = assert(io.open("/proc/self/status"))
+      local n = tonumber(f:read("a"):match("Threads:%s*(%d+)"))
+      f:close()
+      return n
+    end
+
+    it("starts a second thread only past 1 MiB, and its digests match", function()
+      local n = 6 * 1024 * 1024 + 11
+      local before, most, total = threads(), 0, 0
+      local res = assert(s:request { url = base .. "/bytes/" .. n,
+        download_digests = { "sha512", "md5" }, sink = function(chunk)
+          total = total + #chunk
+          most = math.max(most, threads())
+        end })
+      assert.equal(before + 1, most)
+      assert.equal(before, threads()) -- joined when the request returned
+      local want = env.pattern_file(env.tmpfile("bg-want.bin"), n)
+      assert.equal(env.sha512_file(want), res.download_digests.sha512)
+      assert.equal(env.md5_file(want), res.download_digests.md5)
+      most = 0
+      assert(s:request { url = base .. "/bytes/" .. (1024 * 1024 - 1), download_digests = { "md5" },
+        sink = function() most = math.max(most, threads()) end })
+      assert.equal(before, most)
+    end)
+
+    it("covers a resumed prefix and a restart", function()
+      local n = 5 * 1024 * 1024
+      local full = env.pattern_bytes(n)
+      local path = env.tmpfile("bg-resume.bin")
+      env.write(path, full:sub(1, 3 * 1024 * 1024 + 5))
+      local res = assert(s:request { url = base .. "/bytes/" .. n, sink_file = path, append = true,
+        download_digests = { "sha256", "sha1" } })
+      assert.equal(206, res.status)
+      assert.equal(core.digest("sha256", full), res.download_digests.sha256)
+      assert.equal(core.digest("sha1", full), res.download_digests.sha1)
+      env.write(path, string.rep("Z", 2 * 1024 * 1024))
+      res = assert(s:request { url = base .. "/bytes/" .. n .. "?ignore_range=1", sink_file = path,
+        append = true, download_digests = { "sha256" } })
+      assert.is_true(res.restarted)
+      assert.equal(core.digest("sha256", full), res.download_digests.sha256)
+      assert.equal(full, env.read(path))
+    end)
+
+    it("stops the worker when a callback aborts, and the next request is right", function()
+      local before = threads()
+      local ok, err = pcall(s.request, s, { url = base .. "/bytes/" .. (8 * 1024 * 1024),
+        download_digests = { "sha512" }, sink = function()
+          if threads() > before then error("enough") end
+        end })
+      assert.is_false(ok)
+      assert.matches("enough", err)
+      assert.equal(before, threads())
+      local path = env.tmpfile("bg-up.bin")
+      env.write_random(path, 3 * 1024 * 1024)
+      local res = assert(s:request { method = "PUT", url = base .. "/upload", body_file = path,
+        upload_digests = { "sha512" } })
+      assert.equal(env.sha512_file(path), res.upload_digests.sha512)
+    end)
+  end)
+
   it("reports progress that only grows and ends at the total", function()
     local seen = {}
     local n = 8 * 1024 * 1024

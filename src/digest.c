@@ -1,5 +1,6 @@
 /* Streaming digests over EVP: one context per requested algorithm, fed as bytes stream. */
 #include "digest.h"
+#include "hasher.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -49,11 +50,28 @@ int ims_digests_add(ims_digests *ds, const char *name, char *err, size_t errlen)
   return 0;
 }
 
-void ims_digests_update(ims_digests *ds, const void *data, size_t len) {
+void ims_digests_background(ims_digests *ds) { ds->background = 1; }
+
+void ims_digests_update_inline(ims_digests *ds, const void *data, size_t len) {
   for (int i = 0; i < ds->n; i++) EVP_DigestUpdate(ds->ctx[i], data, len);
 }
 
+void ims_digests_update(ims_digests *ds, const void *data, size_t len) {
+  if (!ds->n || !len) return;
+  if (!ds->worker && ds->background && ds->inline_bytes >= IMS_BACKGROUND_AFTER) {
+    ds->worker = ims_hasher_start(ds);
+    if (!ds->worker) ds->background = 0; /* no thread: hashing inline is slower, not wrong */
+  }
+  if (ds->worker) {
+    ims_hasher_push(ds->worker, data, len);
+    return;
+  }
+  ds->inline_bytes += len;
+  ims_digests_update_inline(ds, data, len);
+}
+
 int ims_digests_reset(ims_digests *ds) {
+  if (ds->worker) ims_hasher_drain(ds->worker);
   for (int i = 0; i < ds->n; i++)
     if (!EVP_DigestInit_ex(ds->ctx[i], md_of(ds->names[i]), NULL)) return -1;
   return 0;
@@ -63,6 +81,7 @@ int ims_digests_hex(ims_digests *ds, int i, char *hex) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   static const char digits[] = "0123456789abcdef";
+  if (ds->worker) ims_hasher_drain(ds->worker);
   if (!EVP_DigestFinal_ex(ds->ctx[i], md, &len)) return -1;
   for (unsigned int k = 0; k < len; k++) {
     hex[2 * k] = digits[md[k] >> 4];
@@ -73,6 +92,9 @@ int ims_digests_hex(ims_digests *ds, int i, char *hex) {
 }
 
 void ims_digests_free(ims_digests *ds) {
+  if (ds->worker) ims_hasher_stop(ds->worker);
+  ds->worker = NULL;
+  ds->inline_bytes = 0;
   for (int i = 0; i < ds->n; i++) EVP_MD_CTX_free(ds->ctx[i]);
   ds->n = 0;
 }

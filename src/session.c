@@ -700,6 +700,9 @@ static int l_request(lua_State *L) {
   lua_replace(L, S_PROGRESS);
   add_digest_list(L, "upload_digests", &t->up);
   add_digest_list(L, "download_digests", &t->down);
+  /* large bodies are hashed on a worker thread, overlapping the hash with the transfer */
+  ims_digests_background(&t->up);
+  ims_digests_background(&t->down);
 
   lua_newtable(L);
   lua_replace(L, S_HEADERS);

@@ -75,6 +75,14 @@ function env.write_random(path, nbytes)
   return path
 end
 
+-- Replaces the content of a file with `data`.
+function env.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(data))
+  assert(f:close())
+  return path
+end
+
 -- The whole content of a file (nil, msg when unreadable).
 function env.read(path)
   local f, err = io.open(path, "rb")
