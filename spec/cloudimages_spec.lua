@@ -139,7 +139,7 @@ describe("client.cloudimages and client.jobs", function()
     for i, j in ipairs(done) do
       assert.equal(jobs[i], j)
       assert.equal("SUCCESS", j.status)
-      local secs = require("ims.auth").utc_seconds(j.end_time)
+      local secs = require("ims.utc").seconds(j.end_time)
       if secs > last_end then last_end = secs end
     end
     -- end_time has whole seconds here: allow that second on top of two intervals

@@ -38,6 +38,29 @@ describe("ims.Session:poll", function()
     assert.is_true(seen[2] - seen[1] >= 0.29 and seen[2] - seen[1] < 2)
   end)
 
+  it("pulls waiting jobs forward when decide returns hints, and ignores hints it cannot use", function()
+    local polls, finished_at = {}, nil
+    local t0 = core.now()
+    local r = s:poll { count = 3, delay = 0, interval = 30, max_interval = 30, timeout = 20,
+      prepare = function() return env.httpd_url .. "/echo", {} end,
+      decide = function(i)
+        polls[i] = (polls[i] or 0) + 1
+        if i == 1 then
+          if polls[1] == 1 then return 1 end -- job 1 comes back in 1 s; 2 and 3 wait 30 s
+          finished_at = core.now()
+          -- 2 now, 3 in 0.3 s; 1 is in flight, 9 and "x" are no jobs: all ignored
+          return true, { [2] = 0, [3] = 0.3, [1] = 0, [9] = 0, x = 1 }
+        end
+        return polls[i] == 2
+      end }
+    assert.same({}, r.pending)
+    assert.same({ 2, 2, 2 }, polls)
+    assert.equal(6, r.requests)
+    -- without the hints jobs 2 and 3 would have waited their 30 s backoff (±25 %)
+    assert.is_true(core.now() - t0 < 10)
+    assert.is_true(finished_at ~= nil)
+  end)
+
   it("stops at the deadline and returns the unfinished jobs", function()
     local t0 = core.now()
     local r = s:poll { count = 3, delay = 0, interval = 0.1, timeout = 0.6,

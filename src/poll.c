@@ -2,7 +2,8 @@
  * schedule (first delay, then backoff from interval to max_interval with jitter), within one
  * deadline. Lua gives meaning through two functions called between transfers, never inside
  * a libcurl callback: prepare(i) -> url, headers and decide(i, res, err) -> true (finished) |
- * seconds (poll again after that long) | nil (poll again after the next backoff step).
+ * seconds (poll again after that long) | nil (poll again after the next backoff step), and
+ * optionally {[k] = seconds}: poll other waiting jobs sooner.
  * Everything allocated lives in a "poller" userdata anchored on the stack, whose __gc frees it,
  * so a raise from prepare/decide (re-raised after cleanup) cannot leak handles. */
 
@@ -214,8 +215,27 @@ static int start(lua_State *L, ims_session *se, poller *p, slot *s, int j, doubl
   return 0;
 }
 
+/* decide's second result {[k] = seconds}: poll waiting job k no later than that from now, and
+ * back off from the start again if it is still running then (the hint was a guess). Jobs in
+ * flight or finished, and keys that are not job indexes, are left alone. */
+static void pull_forward(poller *p, lua_State *L, double now, double initial_interval) {
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_isinteger(L, -2) && lua_isnumber(L, -1)) {
+      lua_Integer k = lua_tointeger(L, -2);
+      double at = now + fmax(0, lua_tonumber(L, -1));
+      if (k >= 1 && k <= p->njobs && p->state[k - 1] == 0 && at < p->next_at[k - 1]) {
+        p->next_at[k - 1] = at;
+        p->interval[k - 1] = initial_interval;
+      }
+    }
+    lua_pop(L, 1);
+  }
+}
+
 /* A finished transfer: decide(i, res, err). Returns 0, or -1 when decide raised. */
-static int finish(lua_State *L, poller *p, slot *s, CURLcode code, double max_interval) {
+static int finish(lua_State *L, poller *p, slot *s, CURLcode code, double interval,
+                  double max_interval) {
   int j = s->job;
   curl_multi_remove_handle(p->multi, s->easy);
   s->job = -1;
@@ -247,6 +267,7 @@ static int finish(lua_State *L, poller *p, slot *s, CURLcode code, double max_in
     return -1;
   }
   double now = now_s();
+  if (lua_type(L, -1) == LUA_TTABLE) pull_forward(p, L, now, interval);
   if (lua_toboolean(L, -2) && !lua_isnumber(L, -2)) {
     p->state[j] = 2;
   } else {
@@ -267,8 +288,10 @@ Polls many GET requests on one curl multi handle (one thread, kept-alive connect
 its own schedule, within one deadline. Job `i` is first polled `delay` seconds after the start;
 then `decide(i, res, err)` answers `true` (finished), a number (poll again after that many
 seconds: `Retry-After`) or `nil`/`false` (poll again after the next backoff step: `interval`
-growing ×1.5 up to `max_interval`, each ±25 % jitter). `prepare` and `decide` run between
-transfers, never inside a libcurl callback.
+growing ×1.5 up to `max_interval`, each ±25 % jitter). A second result `{[k] = seconds}` pulls
+waiting job `k` forward to at most that many seconds from now (its backoff starts again from
+`interval`), e.g. when one job's end says others like it are about to end. `prepare` and
+`decide` run between transfers, never inside a libcurl callback.
 @function Session:poll
 @tparam table spec `count` (number of jobs, required),
 `prepare = function(i) return url, headers end` (required; builds each request anew, so tokens
@@ -374,7 +397,7 @@ int ims_session_poll(lua_State *L) {
       if (m->msg != CURLMSG_DONE) continue;
       for (int k = 0; k < nslots; k++)
         if (p->slots[k].easy == m->easy_handle && p->slots[k].job >= 0) {
-          if (finish(L, p, &p->slots[k], m->data.result, max_interval)) failed = 1;
+          if (finish(L, p, &p->slots[k], m->data.result, interval, max_interval)) failed = 1;
           break;
         }
     }

@@ -3,6 +3,7 @@
 local core = require "ims.core"
 local errors = require "ims.errors"
 local json = require "ims.json"
+local utc = require "ims.utc"
 local validate = require "ims.validate"
 
 local M = {}
@@ -56,22 +57,6 @@ function M.new(opts, level)
   return setmetatable(checked, Auth)
 end
 
--- Seconds since the epoch of an ISO 8601 UTC time ("2026-11-23T14:00:00.000000Z").
-local function utc_seconds(s)
-  local y, mo, d, h, mi, sec = tostring(s):match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
-  if not y then return nil end
-  y, mo = tonumber(y), tonumber(mo)
-  -- days from civil (proleptic Gregorian), so no time zone of the machine gets involved
-  local yy = mo <= 2 and y - 1 or y
-  local era = yy // 400
-  local yoe = yy - era * 400
-  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + tonumber(d) - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  local days = era * 146097 + doe - 719468
-  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
-end
-M.utc_seconds = utc_seconds
-
 -- POST {auth_url}/auth/tokens; stores the token, its expiry and the catalog.
 function Auth:fetch(session)
   local scope = self.project_id and { id = self.project_id }
@@ -96,8 +81,8 @@ function Auth:fetch(session)
       message = "the token response has no X-Subject-Token or token body" }
   end
   secret[self].token = token
-  self.expires = utc_seconds(doc.token.expires_at) or (os.time() + 3600)
-  local issued = utc_seconds(doc.token.issued_at) or os.time()
+  self.expires = utc.seconds(doc.token.expires_at) or (core.time() + 3600)
+  local issued = utc.seconds(doc.token.issued_at) or core.time()
   self.early = math.min(EARLY, math.max(0, self.expires - issued) / 10)
   self.catalog = doc.token.catalog
   self.token_project = doc.token.project and doc.token.project.id
@@ -107,7 +92,7 @@ end
 -- Makes sure a password client holds a token that will not expire in the next EARLY seconds.
 function Auth:ensure(session)
   if self.kind ~= "password" then return true end
-  if secret[self].token and os.time() < self.expires - self.early then return true end
+  if secret[self].token and core.time() < self.expires - self.early then return true end
   return self:fetch(session)
 end
 

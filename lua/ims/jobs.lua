@@ -5,13 +5,18 @@
 --- IMS asynchronous jobs: `client.jobs` and job objects. Not required directly: every client has a
 -- `jobs` table (`Jobs`); the asynchronous `ims.cloudimages.CloudImages` calls return `Job`
 -- objects. Waiting runs in the C core on one curl multi handle, backing off ×1.5 from `interval`
--- to `max_interval` with ±25 % jitter; 429 (after its `Retry-After`), 5xx and connection failures
--- are retried inside the deadline; a 401 with password auth renews the token once. Jobs need the
--- client's `project_id` (it is in the job URL).
+-- to `max_interval` with ±25 % jitter. Jobs of one type waited on together share a schedule:
+-- the earliest begun is watched closely, the others every `max_interval`, and when one
+-- succeeds the others are polled when they should end (lua/ims/cohort.lua). 429 (after its
+-- `Retry-After`), 5xx and connection failures are retried inside the deadline; a 401 with
+-- password auth renews the token once. Jobs need the client's `project_id` (it is in the job
+-- URL).
 -- @module ims.jobs
+local core = require "ims.core"
 local errors = require "ims.errors"
 local json = require "ims.json"
 local url = require "ims.url"
+local cohort = require "ims.cohort"
 local validate = require "ims.validate"
 
 local M = {}
@@ -104,7 +109,7 @@ function Jobs:wrap(job)
   return setmetatable({ job_id = id }, self._mt)
 end
 
-local function finished(status) return status == "SUCCESS" or status == "FAIL" end
+local finished = cohort.finished
 
 -- Polls jobs (objects, updated in place) until each is SUCCESS or FAIL, or the deadline.
 -- Returns the 1-based indexes that failed, those still unfinished, and request errors by index.
@@ -114,14 +119,16 @@ local function poll(self, fname, jobs, opts)
   if not p then return nil, nil, nil, aerr end
   local progress = opts.progress
   local seen, request_errors, reauthed = {}, {}, false
+  local interval, max_interval = opts.interval or 2, opts.max_interval or 10
+  local schedule = cohort.new(jobs, interval, max_interval)
   local urls = {}
   for i, job in ipairs(jobs) do
     urls[i] = client:url(url.path("v1", p, "jobs", job.job_id))
   end
   local auth_failure = {}
   local ok, r = pcall(client._session.poll, client._session, {
-    count = #jobs, delay = opts.interval or 2, interval = opts.interval or 2,
-    max_interval = opts.max_interval or 10, timeout = opts.timeout or 1200,
+    count = #jobs, delay = interval, interval = interval,
+    max_interval = max_interval, timeout = opts.timeout or 1200,
     prepare = function(i)
       client:throttle()
       local headers = client:headers()
@@ -147,7 +154,9 @@ local function poll(self, fname, jobs, opts)
         local key = doc.status .. "/" .. tostring(pct)
         if progress and seen[i] ~= key then progress(job) end
         seen[i] = key
-        return finished(doc.status)
+        local now = core.now()
+        if finished(doc.status) then return true, schedule:finished(i, doc, now) end
+        return schedule:running(i, doc, now)
       end
       if s == 429 then
         local after = tonumber(res.headers["retry-after"] or "")
