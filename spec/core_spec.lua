@@ -298,6 +298,19 @@ describe("ims.core", function()
     assert.equal(1000, err.downloaded)
   end)
 
+  it("gives up connecting after connect_timeout to a host that never answers", function()
+    local port, stop = env.unanswered_port()
+    local quick <close> = core.session { connect_timeout = 1 }
+    local t0 = core.now()
+    local res, err = quick:request { url = "http://127.0.0.1:" .. port .. "/" }
+    local took = core.now() - t0
+    stop()
+    assert.is_nil(res)
+    assert.equal("OPERATION_TIMEDOUT", err.code)
+    assert.matches("[Cc]onnect", err.message)
+    assert.is_true(took >= 0.9 and took < 5, string.format("%.2f s", took))
+  end)
+
   it("reports connection failures, truncated bodies and resets", function()
     local res, err = s:request { url = "http://127.0.0.1:1/" }
     assert.is_nil(res)

@@ -106,6 +106,24 @@ describe("resilience", function()
     assert.is_true(core.now() - t0 < 3)
   end)
 
+  it("gives up on a host that never answers after connect_timeout, each attempt", function()
+    local port, stop = env.unanswered_port()
+    local attempts = 0
+    local c <close> = client { endpoint = "http://127.0.0.1:" .. port, connect_timeout = 0.5,
+      retry = { attempts = 2, base_delay = 0.05, max_delay = 0.1 },
+      log = function(ev) if ev.attempt then attempts = attempts + 1 end end }
+    local t0 = core.now()
+    local res, err = c.images:get("00000000-0000-0000-0000-000000000000")
+    local took = core.now() - t0
+    stop()
+    assert.is_nil(res)
+    assert.equal("timeout", err.kind)
+    assert.equal("GET", err.method)
+    assert.matches("127.0.0.1:" .. port, err.url, 1, true)
+    assert.equal(2, attempts)
+    assert.is_true(took >= 0.9 and took < 5, string.format("%.2f s", took))
+  end)
+
   it("renews an expired token in the middle of an upload and re-sends the file", function()
     local c <close> = ims.new { endpoint = S.IMS_ENDPOINT, auth = { auth_url = S.IAM_ENDPOINT, user = S.IMS_USER_A,
       password = S.IMS_PASSWORD_A, domain = S.IMS_DOMAIN, project_id = S.IMS_PROJECT_A } }

@@ -153,4 +153,30 @@ end
 function env.sha512_file(path) return digest_file("sha512sum", path) end
 function env.md5_file(path) return digest_file("md5sum", path) end
 
+-- A loopback port whose listen queue is full, so a connection attempt gets no answer at all
+-- (its SYNs are dropped) until the returned function is called to close it: what a firewalled
+-- or dead host looks like, for connect timeouts.
+function env.unanswered_port()
+  local script = table.concat({
+    "import os, socket, sys, time",
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
+    "port = s.getsockname()[1]; held = []",
+    "for _ in range(3):",
+    "    c = socket.socket(); c.setblocking(False); held.append(c)",
+    "    try: c.connect(('127.0.0.1', port))",
+    "    except BlockingIOError: pass",
+    "time.sleep(0.3)",
+    "print(port, os.getpid(), flush=True)",
+    "time.sleep(120)",
+  }, "\n")
+  -- without LD_PRELOAD: under `make asan` it holds libasan, which the helper must not load
+  local p = assert(io.popen("exec env -u LD_PRELOAD /usr/bin/python3 -c " .. shell_quote(script), "r"))
+  local port, pid = p:read("l"):match("^(%d+) (%d+)$")
+  assert(port, "env.unanswered_port: the helper did not start")
+  return tonumber(port), function()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    p:close()
+  end
+end
+
 return env
