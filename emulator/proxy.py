@@ -15,6 +15,8 @@ from .httpio import PIECE, BodyReader
 # Hop-by-hop headers and the framing the proxy sets itself.
 HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
        "upgrade", "expect", "host", "content-length"}
+# Response headers the emulator sends itself (its Date tells its own clock, offset included).
+OWN = {"date", "server"}
 # Credentials and identity a client must not pass to Glance (it would impersonate a project).
 IDENTITY = ("x-identity", "x-project", "x-tenant", "x-user", "x-domain", "x-role", "x-service",
             "x-auth", "x-is-admin", "x-sdk", "x-security", "authorization")
@@ -120,7 +122,7 @@ def _relay(ctx, status, reason, headers, rfp, glance, public_url):
     out_headers = []
     for name, value in headers.items():
         low = name.lower()
-        if low in HOP:
+        if low in HOP or low in OWN:
             continue
         if low == "location" and value.startswith(glance.url):
             value = public_url + value[len(glance.url):]   # Glance names itself; clients see us

@@ -106,6 +106,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response_only(100)
             self.end_headers()
 
+    def date_time_string(self, timestamp=None):
+        # the Date header tells the emulator's clock, offset included (admin /clock), as APIG's
+        # does: a client can learn its clock skew from it
+        return super().date_time_string(self.server.app.auth.now() if timestamp is None else timestamp)
+
     def do_any(self):
         try:
             dispatch(self, self.server.app)

@@ -118,6 +118,22 @@ describe("IMS emulator", function()
       assert.equal(200, assert(raw.call { path = "/v2/cloudimages?limit=1", auth = "aksk", date = fine }).status)
     end)
 
+    it("tells its clock, offset included, in every Date header (Glance's too)", function()
+      local utc = require "ims.utc"
+      raw.admin("POST", "/clock", { offset = 7200 })
+      local ok, err = pcall(function()
+        for _, path in ipairs { "/v2/cloudimages?limit=1", "/v2/images?limit=1" } do
+          local res = assert(raw.call { path = path })
+          assert.equal(200, res.status)
+          assert.equal(1, select(2, res.headers.date:gsub("GMT", ""))) -- one Date, not Glance's too
+          local skew = utc.http_date(res.headers.date) - core.time()
+          assert.is_true(math.abs(skew - 7200) < 5, path .. string.format(": skew %.1f s", skew))
+        end
+      end)
+      raw.admin("POST", "/clock", { offset = 0 })
+      assert(ok, err)
+    end)
+
     it("verifies every reference signer vector (emulator/test_auth.py)", function()
       local p = io.popen("env -u LD_PRELOAD /usr/bin/python3 -m unittest emulator.test_auth 2>&1; echo rc=$?")
       local out = p:read("a")

@@ -124,6 +124,39 @@ describe("resilience", function()
     assert.is_true(took >= 0.9 and took < 5, string.format("%.2f s", took))
   end)
 
+  it("signs with the server's clock when ours is off, learning it from Date", function()
+    local events = {}
+    local c <close> = client { log = function(ev) events[#events + 1] = ev end }
+    raw.admin("POST", "/clock", { offset = 3600 }) -- the server is an hour ahead of us
+    assert(c.cloudimages:list { max = 1 })
+    assert.same({ 401, 200 }, { events[1].status, events[2].status }) -- refused once, then signed right
+    events = {}
+    assert(c.images:list { max = 1 })
+    assert.same({ 200 }, { events[1].status, events[2] and events[2].status })
+    -- job polls sign with the learnt clock too
+    local job = assert(c.cloudimages:create_whole_image { name = unique("skew"), instance_id = S.IMS_INSTANCE_STOPPED })
+    assert(job:wait { interval = 0.2, max_interval = 0.5, timeout = 60 })
+    -- the server's clock comes back: one refusal, and the offset is dropped
+    raw.admin("POST", "/clock", { offset = 0 })
+    events = {}
+    assert(c.cloudimages:list { max = 1 })
+    assert.same({ 401, 200 }, { events[1].status, events[2].status })
+    -- within a minute is no skew worth correcting: nothing learnt, nothing retried
+    raw.admin("POST", "/clock", { offset = 30 })
+    events = {}
+    assert(c.cloudimages:list { max = 1 })
+    assert.equal(1, #events)
+  end)
+
+  it("corrects the clock of a wait that began with a skewed signature", function()
+    local c <close> = client {}
+    local job = assert(c.cloudimages:create_whole_image { name = unique("skew-poll"), instance_id = S.IMS_INSTANCE_STOPPED })
+    raw.admin("POST", "/clock", { offset = -3600 }) -- now the server is an hour behind
+    local jobs, err = c.jobs:wait_all({ job }, { interval = 0.2, max_interval = 0.5, timeout = 60 })
+    assert.is_nil(err)
+    assert.equal("SUCCESS", jobs[1].status)
+  end)
+
   it("renews an expired token in the middle of an upload and re-sends the file", function()
     local c <close> = ims.new { endpoint = S.IMS_ENDPOINT, auth = { auth_url = S.IAM_ENDPOINT, user = S.IMS_USER_A,
       password = S.IMS_PASSWORD_A, domain = S.IMS_DOMAIN, project_id = S.IMS_PROJECT_A } }

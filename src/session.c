@@ -14,6 +14,7 @@ Sessions: `core.session`, `Session:request`, `Session:close` (`Session:poll` is 
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -326,7 +327,7 @@ static void default_header(lua_State *L, const char *lname, const char *name, co
 /* AK/SK: signs the request as it will be sent (every attempt signs anew: X-Sdk-Date moves).
  * Streamed and non-JSON bodies are sent as UNSIGNED-PAYLOAD, so they are never hashed twice. */
 static void sign_request(lua_State *L, ims_transfer *t, int streamed) {
-  static const char *const KEYS[] = {"ak", "sk", "security_token", NULL};
+  static const char *const KEYS[] = {"ak", "sk", "security_token", "clock_offset", NULL};
   int st = lua_gettop(L);
   check_keys(L, st, REQ_FN ": sign", KEYS);
   size_t sk_len;
@@ -343,8 +344,13 @@ static void sign_request(lua_State *L, ims_transfer *t, int streamed) {
   size_t nl, pl, ql;
   if (ims_split_url(url, &netloc, &nl, &path, &pl, &query, &ql))
     luaL_error(L, REQ_FN ": option 'sign' needs an http(s) URL");
+  /* clock_offset: seconds to add to our clock to get the server's (learnt from its Date) */
+  double offset = 0;
+  if (opt_field(L, st, REQ_FN, "clock_offset", LUA_TNUMBER, "a number")) offset = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (!(fabs(offset) < 1e9)) luaL_error(L, REQ_FN ": option 'sign.clock_offset' is out of range");
   char date[17];
-  time_t now = time(NULL);
+  time_t now = time(NULL) + (time_t)llround(offset);
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
@@ -566,8 +572,9 @@ stream. Response bodies of non-2xx statuses never reach `sink`/`sink_file`: they
   (throttled) and once at the end
 * `header_hook`: per-request override of the session's hook (`false` disables it)
 * `max_error_body`: bytes of a non-2xx body kept when streaming to a sink (default 65536)
-* `sign`: `{ak =, sk =, security_token =?}` signs the request in C as it is sent
-  (`SDK-HMAC-SHA256`; streamed and non-JSON bodies as `UNSIGNED-PAYLOAD`)
+* `sign`: `{ak =, sk =, security_token =?, clock_offset =?}` signs the request in C as it is
+  sent (`SDK-HMAC-SHA256`; streamed and non-JSON bodies as `UNSIGNED-PAYLOAD`); `X-Sdk-Date` is
+  our clock plus `clock_offset` seconds (the server's clock, when ours is off)
 @treturn[1] table `res`: `status`, `reason`, `headers` (lower-case names; repeats joined with
 `", "`), `body` (memory responses and non-2xx bodies), `uploaded`, `downloaded`,
 `upload_digests`, `download_digests` (`{md5 = hex, ...}`), `new_connections` (0 when a kept-alive

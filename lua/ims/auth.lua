@@ -122,9 +122,29 @@ end
 function Auth:apply(headers, project_id)
   if self.kind == "aksk" then
     if project_id then headers["X-Project-Id"] = project_id end
-    return { ak = self.ak, sk = secret[self].sk, security_token = secret[self].security_token }
+    return { ak = self.ak, sk = secret[self].sk, security_token = secret[self].security_token,
+      clock_offset = self.clock_offset }
   end
   headers["X-Auth-Token"] = secret[self].token
+end
+
+-- AK/SK signatures carry our clock (X-Sdk-Date) and APIG refuses one more than 15 minutes off
+-- its own. Every response's Date tells the server's clock, so a skew larger than this is
+-- corrected by signing with the server's time instead; Date has whole seconds, and anything
+-- under a minute is far from the limit.
+local SKEW_TOLERANCE = 60
+
+-- Learns the server's clock from a response's Date header (AK/SK only). Returns true when the
+-- offset used for signing changed, i.e. a refused signature is worth one more try.
+function Auth:learn_clock(date)
+  if self.kind ~= "aksk" then return false end
+  local server = utc.http_date(date)
+  if not server then return false end
+  local skew = server - core.time()
+  local now = self.clock_offset or 0
+  if math.abs(skew - now) <= SKEW_TOLERANCE then return false end
+  self.clock_offset = math.abs(skew) > SKEW_TOLERANCE and math.floor(skew + 0.5) or nil
+  return true
 end
 
 -- Headers for a GET polled by the C poller (no session:request signing there): signed here,
@@ -133,7 +153,9 @@ function Auth:poll_headers(url, headers, project_id)
   local sign = self:apply(headers, project_id)
   if not sign then return headers end
   headers["X-Security-Token"] = sign.security_token
-  return core.sign { ak = sign.ak, sk = sign.sk, method = "GET", url = url, headers = headers }.headers
+  local date = sign.clock_offset and os.date("!%Y%m%dT%H%M%SZ", math.floor(core.time() + sign.clock_offset))
+  return core.sign { ak = sign.ak, sk = sign.sk, method = "GET", url = url, headers = headers,
+    date = date }.headers
 end
 
 return M

@@ -320,12 +320,16 @@ function Client:request(spec)
 
   local retry = self._retry
   local attempts = retry and retry.attempts or 1
-  local res, terr
+  local res, terr, reclocked
   for attempt = 1, attempts do
     take_token(self)
     local t0 = core.now()
     res, terr = self._session:request(req)
     log(self, req, res, terr, attempt, t0)
+    if res and self._auth and self._auth:learn_clock(res.headers.date) then
+      req.sign = self._auth:apply(headers, self.project_id) -- sign with the server's clock
+      reclocked = true
+    end
     local ok = res and expected(spec, res.status)
     if ok or attempt == attempts or not may_retry(req, res, terr) then break end
     -- a download cut short continues where it stopped (Range), the digest still whole-file
@@ -335,6 +339,10 @@ function Client:request(spec)
     if core.now() + delay >= deadline then break end
     core.sleep(delay)
     if not spec.transfer then req.timeout = math.max(0.001, deadline - core.now()) end
+  end
+  if res and res.status == 401 and reclocked and not spec._reclocked and not req.body_reader then
+    -- refused because our clock is off (its Date says so): once more, signed with its time
+    return self:request(setmetatable({ _reclocked = true }, { __index = spec }))
   end
   if res and res.status == 401 and self._auth and self._auth.kind == "password"
       and not spec._reauthed and not req.body_reader then

@@ -146,6 +146,8 @@ local function poll(self, fname, jobs, opts)
     decide = function(i, res, terr)
       if terr then return nil end -- resets, timeouts: transient, back off
       local s = res.status
+      -- AK/SK: a Date far from our clock changes how we sign; a refusal then was our clock's
+      if client._auth and client._auth:learn_clock(res.headers.date) and s == 401 then return 0 end
       if s == 200 then
         local doc = json.decode(res.body)
         if type(doc) ~= "table" or type(doc.status) ~= "string" then return nil end
