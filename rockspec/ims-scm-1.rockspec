@@ -35,6 +35,7 @@ build = {
     ["ims.pager"] = "lua/ims/pager.lua",
     ["ims.utc"] = "lua/ims/utc.lua",
     ["ims.cohort"] = "lua/ims/cohort.lua",
+    ["ims.hints"] = "lua/ims/hints.lua",
     ["ims.errors"] = "lua/ims/errors.lua",
     ["ims.json"] = "lua/ims/json.lua",
     ["ims.url"] = "lua/ims/url.lua",

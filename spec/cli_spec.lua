@@ -81,7 +81,8 @@ describe("the ims command", function()
     assert.equal(env.sha512_file(file), env.sha512_file(dest))
     local _, nerr, nrc = ims("images download 00000000-0000-0000-0000-000000000000 " .. dest)
     assert.equal(1, nrc)
-    assert.matches("404", nerr)
+    assert.matches("^ims: GET [^\n]*404", nerr) -- one "ims:" prefix
+    assert.matches("\nhint: not found", nerr)
   end)
 
   it("waits for jobs with exit codes scripts can rely on", function()
@@ -99,6 +100,7 @@ describe("the ims command", function()
     out, err, rc = ims("--json jobs wait " .. bad .. " --interval 0.2")
     assert.equal(3, rc, err)
     assert.equal("IMG.0057", json.decode(out)[1].error_code)
+    assert.matches("hint: IMS could not read the object", err)
     raw.admin("POST", "/jobs", { duration = 3 })
     local slow = job { name = unique("cli-slow"), instance_id = S.IMS_INSTANCE_STOPPED }
     raw.admin("POST", "/jobs", { duration = 0.3 })

@@ -10,6 +10,7 @@
 -- (`{"error": {"code": 401, "title", "message"}}`) and Glance
 -- (`{"message", "code": "404 Not Found", "title"}`, or HTML) error bodies are all understood.
 -- @module ims.errors
+local hints = require "ims.hints"
 local json = require "ims.json"
 local url = require "ims.url"
 
@@ -39,6 +40,8 @@ local function nonempty(s) return type(s) == "string" and s ~= "" and s or nil e
 -- @field job for job errors (`Job:wait`, `Jobs:wait_all`): the job concerned (`ims.jobs.Job`)
 -- @field failed for `Jobs:wait_all`: the indexes of the jobs that failed (or, for `timeout`,
 -- still run)
+-- @field hint one line on what to do, for common IMS, API gateway and curl codes (`IMG.0057`:
+-- "IMS could not read the object: check bucket:object, ..."); not part of `tostring(err)`
 -- @usage
 -- local image, err = client.images:get(id)
 -- if not image then
@@ -87,6 +90,7 @@ function M.new(fields)
   e.url = url.redact(e.url)
   if type(e.body) == "string" and #e.body > BODY_MAX then e.body = e.body:sub(1, BODY_MAX) end
   e.retryable = e.retryable == true
+  if e.hint == nil then e.hint = hints(e) end
   return setmetatable(e, Error)
 end
 
