@@ -1,4 +1,4 @@
--- A complete Glance v2 workflow: create an image, upload a file with a progress bar, tag it,
+-- A complete Glance v2 workflow: import a file as an image with a progress bar, tag it,
 -- share it with a second project (which accepts it and downloads identical bytes), list,
 -- and clean up.
 --
@@ -39,14 +39,15 @@ local consumer <close> = ims.from_env {
   project_id = os.getenv("IMS_CONSUMER_PROJECT_ID"),
 }
 
--- 1. create and upload (the digest Glance records is verified while the bytes stream)
-local image = check(owner.images:create {
+-- 1. create and upload in one call: the digest Glance records is verified while the bytes
+-- stream, and a failed upload deletes the image again (no `queued` leftovers)
+local image, err, how = owner.images:import(file, {
   name = "golden-" .. os.date("!%Y%m%dT%H%M%S"),
   disk_format = "raw", container_format = "bare", visibility = "shared",
   tags = { "pipeline=glance-workflow" },
-})
-print("created " .. image.id)
-check(image:upload(file, { progress = progress_bar("upload") }))
+}, { progress = progress_bar("upload") })
+check(image, err)
+print(how .. " " .. image.id)
 print(string.format("uploaded %d bytes, %s %s...", image.size, image.os_hash_algo,
   image.os_hash_value:sub(1, 16)))
 

@@ -335,6 +335,77 @@ describe("client.images against Glance", function()
     assert.equal(404, merr.status)
   end)
 
+  describe("import (create + upload in one call)", function()
+    local file
+    setup(function()
+      file = env.tmpfile("import.bin")
+      env.write_random(file, 3 * 1024 * 1024 + 7)
+    end)
+
+    local function named(name) return assert(a.images:list { name = name }) end
+
+    it("creates, uploads and verifies; with reuse a rerun finds the same image", function()
+      local name = unique("import")
+      local img, err, how = a.images:import(file, { name = name, disk_format = "raw",
+        container_format = "bare" }, { reuse = true })
+      assert(img, tostring(err))
+      created[#created + 1] = img.id
+      assert.equal("created", how)
+      assert.equal("active", img.status)
+      assert.equal(env.sha512_file(file), img.os_hash_value)
+      local again, _, how2 = a.images:import(file, { name = name, disk_format = "raw",
+        container_format = "bare" }, { reuse = true })
+      assert.equal(img.id, again.id)
+      assert.equal("reused", how2)
+      assert.equal(1, #named(name))
+      -- other bytes under the same name are another image
+      local other = env.tmpfile("import-other.bin")
+      env.write_random(other, 1000)
+      local third, _, how3 = assert(a.images:import(other, { name = name, disk_format = "raw",
+        container_format = "bare" }, { reuse = true }))
+      created[#created + 1] = third.id
+      assert.equal("created", how3)
+      assert.are_not.equal(img.id, third.id)
+      assert.equal(2, #named(name))
+    end)
+
+    it("deletes the image it created when the upload fails, or keeps it if asked", function()
+      local name = unique("import-fail")
+      local attrs = { name = name, disk_format = "raw", container_format = "bare" }
+      -- a reader that breaks its declared size: the upload fails after the image exists
+      local function short() local sent = false
+        return { reader = function() if not sent then sent = true; return "abc" end end, size = 10 } end
+      local img, err = a.images:import(short(), attrs)
+      assert.is_nil(img)
+      assert.equal("deleted", err.cleanup)
+      assert.is_string(err.image_id)
+      assert.equal(0, #named(name))
+      img, err = a.images:import(short(), attrs, { cleanup = false })
+      assert.is_nil(img)
+      assert.equal("kept", err.cleanup)
+      created[#created + 1] = err.image_id
+      assert.equal("queued", assert(a.images:get(err.image_id)).status)
+      -- a reader that raises: cleaned up, then the error goes on
+      local ok, raised = pcall(a.images.import, a.images, { reader = function() error("disk gone") end },
+        { name = name .. "-raise", disk_format = "raw", container_format = "bare" })
+      assert.is_false(ok)
+      assert.matches("disk gone", raised)
+      assert.equal(0, #named(name .. "-raise"))
+    end)
+
+    it("refuses misuse before creating anything", function()
+      local name = unique("import-misuse")
+      assert.has_error(function() a.images:import(file, { name = name, min_disk = "x" }) end,
+        "ims.images:import: argument 'min_disk' must be an integer (got string)")
+      assert.has_error(function() a.images:import(file, { name = name }, { clean = true }) end,
+        "ims.images:import: unknown option 'clean'")
+      assert.has_error(function() a.images:import({ reader = function() end }, { name = name }, { reuse = true }) end,
+        "ims.images:import: option 'reuse' needs a file source (a reader cannot be hashed first)")
+      assert.has_error(function() a.images:import(file, { name = name }, { digests = { "crc" } }) end)
+      assert.equal(0, #named(name))
+    end)
+  end)
+
   it("raises when the client is closed", function()
     local c = client_for("a")
     c:close()

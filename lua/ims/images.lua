@@ -45,6 +45,8 @@ local UPLOAD_OPTS = { progress = "function", verify = "boolean", digests = "stri
 local DOWNLOAD_OPTS = { progress = "function", verify = "boolean", digests = "strings",
   resume = "boolean" }
 local DELETE_OPTS = { ignore_missing = "boolean" }
+local IMPORT_OPTS = { progress = "function", verify = "boolean", digests = "strings",
+  cleanup = "boolean", reuse = "boolean" }
 local MEMBER_STATUS = { "accepted", "rejected", "pending" }
 
 -- (a plain comment first, so LDoc does not take the rule below for a doc comment)
@@ -98,6 +100,33 @@ end
 --   container_format = "bare" })
 -- assert(image:upload("golden.qcow2"))
 
+-- The POST body for create(attrs), checked; misuse raises at the caller of the public
+-- function that called this (create or import).
+local function create_body(fname, attrs)
+  validate.arg(fname, "attrs", attrs, "table", 4)
+  local body = {}
+  for k, v in pairs(attrs) do
+    if type(k) ~= "string" then error(fname .. ": attribute names must be strings", 3) end
+    local spec = ATTRS[k]
+    if spec then
+      body[k] = validate.arg(fname, k, v, spec, 4)
+    elseif v == json.null then
+      error(fname .. ": attribute '" .. k .. "' cannot be null on create", 3)
+    elseif type(v) ~= "string" then
+      error(fname .. ": property '" .. k .. "' must be a string (Glance stores extra properties "
+        .. "as strings; got " .. type(v) .. ")", 3)
+    else
+      body[k] = v
+    end
+  end
+  if body.tags then body.tags = json.array(body.tags) end
+  return body
+end
+
+local function post_image(self, body)
+  return send(self, { method = "POST", path = "/v2/images", json = body, expect = 201 }, wrap_image)
+end
+
 --- Creates an image record (`POST /v2/images`); the image is `queued` until data is uploaded.
 -- @tparam table attrs Glance's attributes, with their types checked: `name`, `disk_format`,
 -- `container_format`, `visibility` (`private`, `shared`, `community`, `public`), `protected`,
@@ -117,25 +146,8 @@ end
 function Images:create(attrs)
   local fname = F "create"
   check(self, fname)
-  validate.arg(fname, "attrs", attrs, "table")
-  local body = {}
-  for k, v in pairs(attrs) do
-    if type(k) ~= "string" then error(fname .. ": attribute names must be strings", 2) end
-    local spec = ATTRS[k]
-    if spec then
-      body[k] = validate.arg(fname, k, v, spec)
-    elseif v == json.null then
-      error(fname .. ": attribute '" .. k .. "' cannot be null on create", 2)
-    elseif type(v) ~= "string" then
-      error(fname .. ": property '" .. k .. "' must be a string (Glance stores extra properties "
-        .. "as strings; got " .. type(v) .. ")", 2)
-    else
-      body[k] = v
-    end
-  end
-  if body.tags then body.tags = json.array(body.tags) end
-  return send(self, { method = "POST", path = "/v2/images", json = body,
-    expect = 201 }, wrap_image)
+  local body = create_body(fname, attrs)
+  return post_image(self, body)
 end
 
 --- Gets an image (`GET /v2/images/{id}`).
@@ -446,6 +458,80 @@ function Images:upload(image, source, opts)
     end
   end
   return img
+end
+
+-- An active image of ours named attrs.name whose bytes are the file's (size, then sha512 as
+-- Glance recorded it), for import{reuse = true}; nil when there is none.
+local function reusable(self, attrs, path)
+  local f = io.open(path, "rb")
+  local size = f and f:seek("end")
+  if f then f:close() end
+  if not size then return nil end
+  local list, err = self:list { name = attrs.name, status = "active", owner = self.client.project_id }
+  if not list then return nil, err end
+  local sha512
+  for _, img in ipairs(list) do
+    if img.size == size and img.os_hash_algo == "sha512" and (attrs.disk_format == nil
+        or img.disk_format == attrs.disk_format) then
+      sha512 = sha512 or assert(core.file_digests(path, { "sha512" })).sha512
+      if img.os_hash_value == sha512 then return img end
+    end
+  end
+end
+
+--- Creates an image and uploads its data in one call (`POST /v2/images`, then
+-- `PUT /v2/images/{id}/file`), verified like `upload`. If the upload fails, the image this call
+-- created is deleted (`cleanup`), so a failed run leaves no `queued` image behind; with `reuse`,
+-- a rerun finds the image an earlier run made instead of making another.
+-- @param source a file path, `{path = "..."}`, or `{reader = function() ... end, size = n?}`
+-- @tparam table attrs as for `create` (`name`, `disk_format`, `container_format`, ...)
+-- @tparam[opt] table opts `progress`, `verify`, `digests` as for `upload`; `cleanup = false`
+-- keeps the image when the upload fails; `reuse = true` (file sources): return an active image
+-- of the client's project with the same `name` (and `disk_format`, when given) whose recorded
+-- sha512 is the file's, instead of creating one
+-- @treturn[1] Image the image, `active`, refreshed
+-- @treturn[1] nil
+-- @treturn[1] string `"created"`, or `"reused"`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (as `create` or `upload`), with `err.image_id` and
+-- `err.cleanup`: `"deleted"`, `"kept"` (`cleanup = false`), or `"failed"` (then
+-- `err.cleanup_error` says why)
+-- @raise on misuse, before any request: as `create` and `upload`, an unknown option, `reuse` with
+-- a reader source; an error raised by `reader` or `progress` is raised again, after the cleanup
+-- @usage
+-- local img, err, how = client.images:import("golden.qcow2", { name = "golden",
+--   disk_format = "qcow2", container_format = "bare" }, { reuse = true })
+-- if not img then error(tostring(err)) end
+-- print(img.id, how)
+function Images:import(source, attrs, opts)
+  local fname = F "import"
+  check(self, fname)
+  local body = parse_source(fname, source)
+  local post = create_body(fname, attrs)
+  opts = validate.options(fname, opts, IMPORT_OPTS)
+  if opts.reuse and not body.body_file then
+    error(fname .. ": option 'reuse' needs a file source (a reader cannot be hashed first)", 2)
+  end
+  digest_list(fname, opts.digests) -- names checked now, not after the image exists
+  if opts.reuse and attrs.name then
+    local found, ferr = reusable(self, attrs, body.body_file)
+    if ferr then return nil, ferr end
+    if found then return found, nil, "reused" end
+  end
+  local img, err = post_image(self, post)
+  if not img then return nil, err end
+  local ok, up, uerr = pcall(self.upload, self, img,
+    body.body_file or { reader = body.body_reader, size = body.body_size },
+    { progress = opts.progress, verify = opts.verify, digests = opts.digests })
+  if ok and up then return up, nil, "created" end
+  local cleanup, cerr = "kept", nil
+  if opts.cleanup ~= false then
+    local deleted, derr = self:delete(img, { ignore_missing = true })
+    cleanup, cerr = deleted ~= nil and "deleted" or "failed", derr
+  end
+  if not ok then error(up, 0) end -- the caller's reader or progress raised
+  uerr.image_id, uerr.cleanup, uerr.cleanup_error = img.id, cleanup, cerr
+  return nil, uerr
 end
 
 -- download(image, dest, opts): dest is a path or function(chunk). Returns
