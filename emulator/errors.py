@@ -24,6 +24,7 @@ MESSAGES = {
     "IMG.0056": "The OS version is invalid.",
     "IMG.0057": "The image file is empty, does not exist, has an invalid format, or you have "
                 "no permission.",
+    "IMG.0060": "The number of tasks exceeds the flow control limit.",
     "IMG.0066": "The image ID is incorrect.",
     "IMG.0067": "The project ID is incorrect.",
     "IMG.0069": "The bucket is not accessible.",

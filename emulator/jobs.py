@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 
-from .errors import MESSAGES
+from .errors import MESSAGES, ImsError
 
 log = logging.getLogger("emulator.jobs")
 INIT_SHARE = 0.1      # part of the duration a job stays INIT
@@ -81,9 +81,11 @@ class Jobs:
         self.fail_next = 0
         self.fail_code = "IMG.0057"
         self.fail_reason = None
+        self.max_running = 0       # IMS flow control: unfinished jobs per project (0: no limit)
 
     def configure(self, settings):
-        """Admin settings: duration, durations {job_type: s}, fail_next, fail_code, fail_reason."""
+        """Admin settings: duration, durations {job_type: s}, fail_next, fail_code, fail_reason,
+        max_running (IMS flow control: a project's unfinished jobs; 0 = no limit)."""
         with self.lock:
             if "duration" in settings:
                 self.duration = _seconds(settings["duration"], "duration")
@@ -98,12 +100,17 @@ class Jobs:
                 self.fail_code = str(settings["fail_code"])
             if "fail_reason" in settings:
                 self.fail_reason = settings["fail_reason"]
+            if "max_running" in settings:
+                n = settings["max_running"]
+                if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                    raise ValueError("max_running must be an integer >= 0")
+                self.max_running = n
             return self.settings_locked()
 
     def settings_locked(self):
         return {"duration": self.duration, "durations": dict(self.durations),
                 "fail_next": self.fail_next, "fail_code": self.fail_code,
-                "fail_reason": self.fail_reason}
+                "fail_reason": self.fail_reason, "max_running": self.max_running}
 
     def settings(self):
         with self.lock:
@@ -113,6 +120,9 @@ class Jobs:
         """Starts `work(job)` on a thread; returns the job id at once. `labels` (e.g. image_id,
         action) let find() spot jobs in progress on the same thing."""
         with self.lock:
+            if self.max_running and sum(1 for j in self._jobs.values() if j.project_id == project_id
+                                        and j.status in ("INIT", "RUNNING")) >= self.max_running:
+                raise ImsError("IMG.0060")   # refused, not started: the client may try again
             job = Job(self, project_id, job_type, entities,
                       self.durations.get(job_type, self.duration), labels)
             self._jobs[job.id] = job

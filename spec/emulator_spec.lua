@@ -249,6 +249,27 @@ describe("IMS emulator", function()
       assert.equal("forced", failed.fail_reason)
     end)
 
+    it("refuses a job over the flow-control limit with IMG.0060, starting nothing", function()
+      raw.admin("POST", "/jobs", { duration = 1.5, max_running = 1 })
+      local function start()
+        return assert(raw.call { method = "POST", path = "/v1/cloudimages/wholeimages/action",
+          json = { name = unique("flow"), instance_id = S.IMS_INSTANCE_STOPPED } })
+      end
+      local ok, err = pcall(function()
+        local first = job_of(start())
+        local before = #raw.admin("GET", "/jobs").jobs
+        local refused = start()
+        assert.equal(400, refused.status)
+        assert.equal("IMG.0060", refused.json.error.code)
+        assert.equal(before, #raw.admin("GET", "/jobs").jobs) -- no job was made
+        assert.equal("SUCCESS", raw.wait_job(first).status)
+        raw.wait_job(job_of(start())) -- room again once the first ended
+        assert.is_false(pcall(raw.admin, "POST", "/jobs", { max_running = -1 }))
+      end)
+      raw.admin("POST", "/jobs", { duration = 0.3, max_running = 0 })
+      assert(ok, err)
+    end)
+
     it("keeps jobs to their project", function()
       local id = job_of(assert(raw.call { method = "POST", path = "/v1/cloudimages/wholeimages/action",
         json = { name = unique("mine"), instance_id = S.IMS_INSTANCE_STOPPED } }))

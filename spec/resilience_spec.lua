@@ -157,6 +157,41 @@ describe("resilience", function()
     assert.equal("SUCCESS", jobs[1].status)
   end)
 
+  it("waits out IMS flow control (IMG.0060) on job-starting calls, within the call's timeout", function()
+    raw.admin("POST", "/jobs", { duration = 0.6, max_running = 2 })
+    local refused = 0
+    local c <close> = client { timeout = 30, log = function(ev) if ev.status == 400 then refused = refused + 1 end end }
+    local ok, err = pcall(function()
+      local jobs = {}
+      for i = 1, 5 do
+        jobs[i] = assert(c.cloudimages:create_whole_image { name = unique("flow-" .. i),
+          instance_id = S.IMS_INSTANCE_STOPPED })
+      end
+      assert.is_true(refused >= 1, "the limit was never hit")
+      local done, werr = c.jobs:wait_all(jobs, { interval = 0.2, max_interval = 0.5, timeout = 60 })
+      assert.is_nil(werr)
+      for _, j in ipairs(done) do assert.equal("SUCCESS", j.status) end
+      -- without retries the refusal comes back at once, marked retryable, with a hint
+      local busy = { assert(c.cloudimages:create_whole_image { name = unique("flow-a"), instance_id = S.IMS_INSTANCE_STOPPED }),
+        assert(c.cloudimages:create_whole_image { name = unique("flow-b"), instance_id = S.IMS_INSTANCE_STOPPED }) }
+      local once <close> = client { retry = false }
+      local res, ferr = once.cloudimages:create_whole_image { name = unique("flow-c"), instance_id = S.IMS_INSTANCE_STOPPED }
+      assert.is_nil(res)
+      assert.equal("IMG.0060", ferr.code)
+      assert.equal(400, ferr.status)
+      assert.is_true(ferr.retryable)
+      assert.matches("flow control", ferr.hint)
+      -- and a short timeout gives up with it
+      local short <close> = client { timeout = 0.3 }
+      res, ferr = short.cloudimages:create_whole_image { name = unique("flow-d"), instance_id = S.IMS_INSTANCE_STOPPED }
+      assert.is_nil(res)
+      assert.equal("IMG.0060", ferr.code)
+      assert(c.jobs:wait_all(busy, { interval = 0.2, timeout = 60 }))
+    end)
+    raw.admin("POST", "/jobs", { duration = 0.3, max_running = 0 })
+    assert(ok, err)
+  end)
+
   it("renews an expired token in the middle of an upload and re-sends the file", function()
     local c <close> = ims.new { endpoint = S.IMS_ENDPOINT, auth = { auth_url = S.IAM_ENDPOINT, user = S.IMS_USER_A,
       password = S.IMS_PASSWORD_A, domain = S.IMS_DOMAIN, project_id = S.IMS_PROJECT_A } }

@@ -257,6 +257,14 @@ local function retry_after(res)
   return n and n >= 0 and n or nil
 end
 
+-- IMS flow control: 400 IMG.0060 ("the number of tasks exceeds the flow control limit") means
+-- the job-starting call was refused and started nothing, so it is safe to send again once
+-- running jobs have finished: it is retried until the call's deadline, outside `attempts`.
+local function flow_controlled(res)
+  return res ~= nil and res.status == 400 and res.body ~= nil
+    and res.body:find('"IMG.0060"', 1, true) ~= nil
+end
+
 -- Whether attempt `attempt` of `req` that failed with (res, terr) may be retried.
 local function may_retry(req, res, terr)
   if req.body_reader then return false end -- a reader cannot be rewound
@@ -321,7 +329,9 @@ function Client:request(spec)
   local retry = self._retry
   local attempts = retry and retry.attempts or 1
   local res, terr, reclocked
-  for attempt = 1, attempts do
+  local attempt, refused = 0, 0 -- tries made; of those, refused by IMS flow control
+  while true do
+    attempt = attempt + 1
     take_token(self)
     local t0 = core.now()
     res, terr = self._session:request(req)
@@ -330,11 +340,18 @@ function Client:request(spec)
       req.sign = self._auth:apply(headers, self.project_id) -- sign with the server's clock
       reclocked = true
     end
-    local ok = res and expected(spec, res.status)
-    if ok or attempt == attempts or not may_retry(req, res, terr) then break end
+    if (res and expected(spec, res.status)) or not retry then break end
+    local delay
+    if flow_controlled(res) and not req.body_reader then
+      refused = refused + 1 -- waits for running jobs: longer steps, half jitter
+      delay = math.min(retry.max_delay, retry.base_delay * 2 ^ refused) * (0.5 + math.random() / 2)
+    else
+      if attempt - refused >= attempts or not may_retry(req, res, terr) then break end
+      local n = attempt - refused
+      delay = math.min(retry.max_delay, retry.base_delay * 2 ^ (n - 1)) * math.random()
+    end
     -- a download cut short continues where it stopped (Range), the digest still whole-file
     if req.sink_file and terr and terr.downloaded > 0 then req.append = true end
-    local delay = math.min(retry.max_delay, retry.base_delay * 2 ^ (attempt - 1)) * math.random()
     delay = math.max(delay, retry_after(res) or 0)
     if core.now() + delay >= deadline then break end
     core.sleep(delay)

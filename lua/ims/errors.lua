@@ -230,7 +230,8 @@ function M.from_response(res, method, u)
     method = method, url = u,
     request_id = nonempty(headers["x-request-id"]) or nonempty(headers["x-openstack-request-id"])
       or nonempty(headers["x-compute-request-id"]) or body_rid,
-    retryable = RETRYABLE_STATUS[status] == true,
+    -- IMG.0060 (IMS flow control) refused the task: the same call can succeed later
+    retryable = RETRYABLE_STATUS[status] == true or code == "IMG.0060",
     retry_after = retry_after(headers["retry-after"]),
     body = body,
   }
