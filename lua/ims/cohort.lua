@@ -40,10 +40,17 @@ function Cohort:learn(i, kind)
   self.size[kind] = (self.size[kind] or 0) + 1
 end
 
--- How many jobs may be of this type: those known to be, and those not polled yet (during the
--- first round the first job of a type is a scout, not a lone job).
+-- Job i will not be polled again: it leaves its cohort's count.
+function Cohort:forget(i)
+  local old = self.kind_of[i]
+  if old == nil then self.polled = self.polled + 1 elseif old then self.size[old] = self.size[old] - 1 end
+  self.kind_of[i] = false
+end
+
+-- How many waiting jobs may be of this type: those known to be, and those not polled yet
+-- (during the first round the first job of a type is a scout, not a lone job).
 function Cohort:cohort_size(kind)
-  return self.size[kind] + #self.jobs - self.polled
+  return (self.size[kind] or 0) + #self.jobs - self.polled
 end
 
 -- The scout's next delay: the backoff (interval × 1.5 per poll), capped for big cohorts.
@@ -80,6 +87,7 @@ end
 -- nil. A success releases its cohort; a failed scout hands over to the earliest-begun job
 -- still running.
 function Cohort:finished(i, doc, now)
+  self:forget(i)
   local kind, b = doc.job_type, utc.seconds(doc.begin_time)
   if not kind or self.released[kind] then return nil end
   local s = self.scout[kind]

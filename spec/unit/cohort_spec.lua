@@ -87,6 +87,13 @@ describe("ims.cohort", function()
     for i = 1, 4 do assert.is_nil(c:running(i, docs[i], 110), "job " .. i) end
   end)
 
+  it("counts only jobs still waiting: the last one running of its type is a lone job", function()
+    local docs = { doc("FAIL", 1, 2), doc("FAIL", 1, 2), doc("FAIL", 2, 3), doc("RUNNING", 3) }
+    local c = cohort.new(docs, 2, 10)
+    for i = 1, 3 do c:finished(i, docs[i], 100) end
+    assert.is_nil(c:running(4, docs[4], 100))
+  end)
+
   it("releases the cohort on a success: each waiting job is due as long after as it began", function()
     local docs = { doc("RUNNING", 5), doc("RUNNING", 3), doc("RUNNING", 7), doc("RUNNING", 6, nil, "export"),
       doc("RUNNING", 9), doc("FAIL", 4, 6) }
