@@ -467,7 +467,10 @@ local function reusable(self, attrs, path)
   local size = f and f:seek("end")
   if f then f:close() end
   if not size then return nil end
-  local list, err = self:list { name = attrs.name, status = "active", owner = self.client.project_id }
+  -- ours: owned by the client's project; without a project_id, private (only owners see those)
+  local pid = self.client.project_id
+  local list, err = self:list { name = attrs.name, status = "active", owner = pid,
+    visibility = not pid and "private" or nil }
   if not list then return nil, err end
   local sha512
   for _, img in ipairs(list) do
