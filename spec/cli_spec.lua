@@ -62,6 +62,12 @@ describe("the ims command", function()
     local id = out:match("^(%x+%-[%x%-]+)%s*$")
     assert.is_string(id, out)
     assert.matches("upload 100%%", err) -- not a terminal: plain progress lines
+    -- --reuse: the same bytes under the same name are the image already there
+    local again
+    again, err, rc = ims("--json images upload " .. file .. " --name " .. name .. " --reuse")
+    assert.equal(0, rc, err)
+    assert.equal(id, json.decode(again).id)
+    assert.is_true(json.decode(again).reused)
     out, err, rc = ims("images list --name " .. name)
     assert.equal(0, rc, err)
     assert.matches(lit(id) .. "%s+active%s+3145728%s+" .. lit(name), out)
