@@ -177,6 +177,26 @@ describe("client.cloudimages and client.jobs", function()
     assert.equal("FAIL", jobs[2].status)
   end)
 
+  it("lets progress act on each job as it succeeds, with requests of its own", function()
+    local jobs = {}
+    for i = 1, 3 do
+      jobs[i] = assert(c.cloudimages:create_whole_image { name = unique("act-" .. i), instance_id = S.IMS_INSTANCE_STOPPED })
+    end
+    local tagged = {}
+    assert(c.jobs:wait_all(jobs, { interval = 0.2, max_interval = 0.5, timeout = 60,
+      progress = function(job)
+        if job.status == "SUCCESS" then
+          assert(c.images:update_tag(job.image_id, "pipeline=tagged"))
+          tagged[#tagged + 1] = job.image_id
+        end
+      end }))
+    assert.equal(3, #tagged)
+    for _, id in ipairs(tagged) do
+      local img = assert(c.images:get(id))
+      assert.is_truthy(table.concat(img.tags, ","):find("pipeline=tagged", 1, true))
+    end
+  end)
+
   it("lists with IMS filters, paging by marker, and updates", function()
     local name = unique("ims-list")
     local jobs = {}
