@@ -12,6 +12,8 @@
 --   IMS_MIN_DISK          minimum disk in GB (default 40)
 --   IMS_OS_VERSION        e.g. "Debian GNU/Linux 12.0.0 64bit" (optional)
 --   IMS_IMPORT_TAG        an IMS tag "key.value" for every image (optional)
+--   IMS_JOURNAL           a journal file (optional): a rerun after a crash or a timeout waits
+--                         for the imports the first run started instead of starting them again
 --
 -- Exits 1 when an import could not start or its job failed, 2 on a usage error.
 local ims = require "ims"
@@ -49,6 +51,7 @@ if not min_disk then
 end
 
 local client <close> = ims.from_env()
+local journal <close> = setting "IMS_JOURNAL" and check(client:journal(setting "IMS_JOURNAL")) or nil
 
 -- 1. start one import per object ("images/web.qcow2" becomes the image "<prefix>web")
 print(string.format("importing %d object(s) from bucket %s", #objects, bucket))
@@ -57,11 +60,19 @@ for _, object in ipairs(objects) do
   local base = object:match("([^/]+)$"):gsub("%.[^.]*$", ""):gsub("[^%w%-_. ]", "_")
   local row = { object = object, name = prefix .. base }
   rows[#rows + 1] = row
-  local job, err = client.cloudimages:create { name = row.name, image_url = bucket .. ":" .. object,
-    min_disk = min_disk, os_version = setting "IMS_OS_VERSION",
-    tags = tag and { tag } or nil }
+  local function start()
+    return client.cloudimages:create { name = row.name, image_url = bucket .. ":" .. object,
+      min_disk = min_disk, os_version = setting "IMS_OS_VERSION", tags = tag and { tag } or nil }
+  end
+  local job, err, how
+  if journal then job, err, how = journal:job("import " .. bucket .. ":" .. object, start)
+  else job, err = start() end
   if job then
     row.job, jobs[#jobs + 1] = job, job
+    if how == "recorded" then
+      print(string.format("%s  %-28s resumed: job %s from the journal", os.date("%H:%M:%S"),
+        object, job.job_id))
+    end
   else
     row.error = err
     print(string.format("%s  %-28s NOT STARTED  %s", os.date("%H:%M:%S"), object, tostring(err)))

@@ -36,6 +36,7 @@ build = {
     ["ims.utc"] = "lua/ims/utc.lua",
     ["ims.cohort"] = "lua/ims/cohort.lua",
     ["ims.hints"] = "lua/ims/hints.lua",
+    ["ims.journal"] = "lua/ims/journal.lua",
     ["ims.errors"] = "lua/ims/errors.lua",
     ["ims.json"] = "lua/ims/json.lua",
     ["ims.url"] = "lua/ims/url.lua",

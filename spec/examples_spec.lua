@@ -276,8 +276,24 @@ describe("examples", function()
     end
     assert.matches("object%s+job%s+image%s+status%s+bytes", out)
 
-    -- a missing object: its job fails, the table says why, the exit status is 1
+    -- with a journal, a rerun waits for the jobs the first run started instead of new ones
     raw.admin("POST", "/jobs", { duration = 0.3 })
+    local journal = env.tmpfile("bulk-" .. id .. ".journal")
+    local first
+    first, rc = run("examples/bulk_import.lua", { objects[3] }, as_a {
+      IMS_NAME_PREFIX = id .. "-j-", IMS_JOURNAL = journal })
+    assert.equal(0, rc, first)
+    local again
+    again, rc = run("examples/bulk_import.lua", { objects[3] }, as_a {
+      IMS_NAME_PREFIX = id .. "-j-", IMS_JOURNAL = journal })
+    assert.equal(0, rc, again)
+    assert.matches(lit(objects[3]) .. "%s+resumed: job ", again)
+    local made = assert(a.images:list { name = id .. "-j-cache" })
+    assert.equal(1, #made)
+    ids[#ids + 1] = made[1].id
+    assert.equal(first:match("SUCCESS%s+(%x+%-[%x%-]+)"), again:match("SUCCESS%s+(%x+%-[%x%-]+)"))
+
+    -- a missing object: its job fails, the table says why, the exit status is 1
     out, rc = run("examples/bulk_import.lua", { dir .. "/missing.raw" }, as_a())
     assert.equal(1, rc, out)
     assert.matches(lit(dir) .. "/missing%.raw%s+FAIL%s+IMG%.0057 [^\n]*does not exist", out)

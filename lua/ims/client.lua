@@ -10,6 +10,7 @@ local errors = require "ims.errors"
 local cloudimages = require "ims.cloudimages"
 local images = require "ims.images"
 local jobs = require "ims.jobs"
+local journal = require "ims.journal"
 local json = require "ims.json"
 local url = require "ims.url"
 local validate = require "ims.validate"
@@ -169,6 +170,24 @@ function Client:close()
   return true
 end
 Client.__close = Client.close
+
+--- Opens (creating it) a journal file: `journal:job(key, start)` and
+-- `journal:image(key, create)` start a job or make an image once per key, across reruns of
+-- the script (`ims.journal`).
+-- @tparam string path the journal file (appended to; one line per record)
+-- @treturn[1] ims.journal.Journal the journal (close it, or use `<close>`)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error kind `file` when the file cannot be written
+-- @raise on misuse: `path` not a string, a closed client
+-- @usage
+-- local journal <close> = assert(client:journal("pipeline.journal"))
+-- local job = assert(journal:job("import", function() return client.cloudimages:create(body) end))
+function Client:journal(path)
+  local fname = "ims.client:journal"
+  self:check_open(fname)
+  validate.arg(fname, "path", path, "string")
+  return journal.open(self, path)
+end
 
 --- `tostring(client)`: `ims.Client (<endpoint>)`, with `, closed` once closed.
 -- No credential is shown.

@@ -27,7 +27,7 @@ local function nonempty(s) return type(s) == "string" and s ~= "" and s or nil e
 -- metatable. Misuse is not reported this way: it raises a string naming the function.
 -- @type Error
 -- @field kind `transport`, `http`, `timeout`, `checksum`, `decode`, `auth` (a 401, or no
--- token), `job_failed`
+-- token), `job_failed`, `file` (a journal file that cannot be written)
 -- @field status HTTP status, when there was a response
 -- @field code `IMG.0027`, `APIGW.0301`, a curl error name (`COULDNT_CONNECT`), the digest name
 -- for `checksum`

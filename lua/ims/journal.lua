@@ -1,0 +1,167 @@
+-- ims.journal: a small file that maps a script's own keys to the jobs and images it started,
+-- so a rerun after a crash or a timeout picks them up instead of starting them twice. One line
+-- per record, "key<TAB>kind<TAB>id", appended and flushed as soon as the id is known; the last
+-- record of a key wins, and a torn last line (a crash mid-write) is ignored.
+
+--- Journals: `client:journal(path)`.
+-- A rerun of a pipeline must not import, create or export the same thing twice. A journal
+-- records, under a key the script chooses, the job or image a call started; on a rerun the same
+-- key gives back the recorded one without calling again.
+-- @module ims.journal
+local errors = require "ims.errors"
+
+local M = {}
+
+local Journal = {}
+Journal.__index = Journal
+Journal.__name = "ims.Journal"
+
+local function F(name) return "ims.journal:" .. name end
+
+local function check_key(fname, key)
+  if type(key) ~= "string" or key == "" or key:find("[\t\r\n]") then
+    error(fname .. ": argument 'key' must be a non-empty string without tabs or line breaks", 4)
+  end
+end
+
+-- Opens (creating it) the journal at `path` for `client`; returns the journal or nil, err.
+function M.open(client, path)
+  local records = {}
+  local f = io.open(path, "rb")
+  if f then
+    for line in f:lines() do
+      local key, kind, id = line:match("^([^\t]+)\t(%a+)\t([^\t]+)$")
+      if key then records[key] = { kind = kind, id = id } end
+    end
+    f:close()
+  end
+  local out, msg = io.open(path, "ab")
+  if not out then
+    return nil, errors.new { kind = "file", code = "FILE", message = "cannot write " .. tostring(msg) }
+  end
+  return setmetatable({ client = client, path = path, records = records, file = out }, Journal)
+end
+
+-- Checks a call's arguments: an open journal, a key, a function.
+local function check(self, fname, key, fn, fn_name)
+  if not self.file then error(fname .. ": the journal is closed", 3) end
+  check_key(fname, key)
+  if type(fn) ~= "function" then error(fname .. ": argument '" .. fn_name .. "' must be a function", 3) end
+end
+
+-- Appends one record and flushes it to the file before returning.
+local function record(self, key, kind, id)
+  self.records[key] = { kind = kind, id = id }
+  local ok, msg = self.file:write(key, "\t", kind, "\t", id, "\n")
+  if ok then ok, msg = self.file:flush() end
+  if not ok then
+    return errors.new { kind = "file", code = "FILE", message = "cannot write " .. self.path .. ": "
+      .. tostring(msg) }
+  end
+end
+
+-- The record of `key` when it is of `kind`; raises when the key names another kind.
+local function recorded(self, fname, key, kind)
+  local r = self.records[key]
+  if r and r.kind ~= kind then
+    error(fname .. ": key '" .. key .. "' is recorded for a " .. r.kind, 3)
+  end
+  return r
+end
+
+--- A journal: `job` and `image` run their function once per key across runs.
+-- @type Journal
+-- @usage
+-- local journal <close> = assert(client:journal("pipeline.journal"))
+-- local job = assert(journal:job("import golden", function()
+--   return client.cloudimages:create { name = "golden", image_url = "bucket:golden.qcow2",
+--     min_disk = 40 }
+-- end))
+-- assert(job:wait()) -- a rerun waits for the same job (or sees it already done)
+
+--- The job recorded under `key`, or the one `start()` starts, then recorded.
+-- @tparam string key the script's name for this step (no tabs or line breaks)
+-- @tparam function start called only when `key` has no record: returns a job (a job object
+-- or table with `job_id`) or `nil, err`
+-- @treturn[1] ims.jobs.Job the job (recorded: a job object with only `job_id`, no request made)
+-- @treturn[1] nil
+-- @treturn[1] string `"started"` or `"recorded"`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what `start` returned (nothing is recorded), or kind `file` when
+-- the record could not be written (the job was started: `err.job`)
+-- @raise on misuse: a bad key, `start` not a function, a key recorded for an image, a closed
+-- journal; an error raised by `start` is raised again
+-- @usage local job = assert(journal:job("export", function() return client.cloudimages:export(id, opts) end))
+function Journal:job(key, start)
+  local fname = F "job"
+  check(self, fname, key, start, "start")
+  local r = recorded(self, fname, key, "job")
+  if r then return self.client.jobs:wrap(r.id), nil, "recorded" end
+  local job, err = start()
+  if not job then return nil, err end
+  local id = type(job) == "table" and (job.job_id or job.id)
+  if type(id) ~= "string" then error(fname .. ": 'start' must return a job (a table with job_id)", 2) end
+  local werr = record(self, key, "job", id)
+  if werr then
+    werr.job = job
+    return nil, werr
+  end
+  return self.client.jobs:wrap(job), nil, "started"
+end
+
+--- The image recorded under `key` (fetched again), or the one `create()` makes, then recorded.
+-- A recorded image that no longer exists (404) is made again.
+-- @tparam string key the script's name for this step (no tabs or line breaks)
+-- @tparam function create called only when `key` has no (living) image: returns an image (a
+-- table with `id`) or `nil, err`
+-- @treturn[1] ims.images.Image the image
+-- @treturn[1] nil
+-- @treturn[1] string `"created"` or `"recorded"`
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what `create` or the lookup returned, or kind `file` when the
+-- record could not be written (`err.image_id`)
+-- @raise on misuse: a bad key, `create` not a function, a key recorded for a job, a closed
+-- journal; an error raised by `create` is raised again
+-- @usage
+-- local img = assert(journal:image("golden", function()
+--   return client.images:import("golden.qcow2", { name = "golden", disk_format = "qcow2",
+--     container_format = "bare" })
+-- end))
+function Journal:image(key, create)
+  local fname = F "image"
+  check(self, fname, key, create, "create")
+  local r = recorded(self, fname, key, "image")
+  if r then
+    local img, err = self.client.images:get(r.id)
+    if img then return img, nil, "recorded" end
+    if err.status ~= 404 then return nil, err end
+  end
+  local img, err = create()
+  if not img then return nil, err end
+  if type(img) ~= "table" or type(img.id) ~= "string" then
+    error(fname .. ": 'create' must return an image (a table with id)", 2)
+  end
+  local werr = record(self, key, "image", img.id)
+  if werr then
+    werr.image_id = img.id
+    return nil, werr
+  end
+  return img, nil, "created"
+end
+
+--- Closes the journal's file. Idempotent; also `__close` and `__gc`.
+-- @treturn boolean `true`
+-- @raise never
+-- @usage journal:close()
+function Journal:close()
+  if self.file then
+    self.file:close()
+    self.file = nil
+  end
+  return true
+end
+Journal.__close = Journal.close
+Journal.__gc = Journal.close
+
+M.Journal = Journal
+return M
