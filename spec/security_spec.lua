@@ -88,4 +88,43 @@ describe("security", function()
     local res = raw.admin("GET", "/stats") -- the stack is untouched by the above
     assert.is_table(res)
   end)
+  describe("TLS and proxies", function()
+    local dir, cert, port, stop
+    setup(function()
+      dir = env.tmpfile("tls")
+      assert(os.execute("mkdir -p '" .. dir .. "'"))
+      cert = env.self_signed(dir)
+      port, stop = env.netpeer("tls", cert, dir .. "/key.pem")
+    end)
+    teardown(function() stop() end)
+
+    it("verifies certificates by default, trusts a ca_file, and says what to do", function()
+      local endpoint = "https://127.0.0.1:" .. port
+      local c <close> = ims.new { endpoint = endpoint, auth = { token = "t" } }
+      local res, err = c.images:list()
+      assert.is_nil(res)
+      assert.equal("transport", err.kind)
+      assert.equal("PEER_FAILED_VERIFICATION", err.code)
+      assert.matches("ca_file", err.hint)
+      local trusted <close> = ims.new { endpoint = endpoint, auth = { token = "t" }, ca_file = cert }
+      assert.same({}, assert(trusted.images:list()))
+      local unverified <close> = ims.new { endpoint = endpoint, auth = { token = "t" }, verify = false }
+      assert.same({}, assert(unverified.images:list()))
+    end)
+
+    it("goes through a forward proxy", function()
+      local glance_port = env.glance_url:match(":(%d+)")
+      local pport, pstop = env.netpeer("proxy", glance_port)
+      -- the host does not resolve: only the proxy can reach it
+      local c <close> = ims.new { endpoint = "http://glance.invalid:" .. glance_port,
+        proxy = "http://127.0.0.1:" .. pport, headers = env.identity_headers("a") }
+      local list, err = c.images:list { limit = 1, max = 1 }
+      local direct <close> = ims.new { endpoint = "http://glance.invalid:" .. glance_port,
+        headers = env.identity_headers("a"), retry = false }
+      local _, derr = direct.images:list { max = 1 }
+      pstop()
+      assert(list, tostring(err))
+      assert.equal("COULDNT_RESOLVE_HOST", derr.code)
+    end)
+  end)
 end)

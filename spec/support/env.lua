@@ -153,6 +153,19 @@ end
 function env.sha512_file(path) return digest_file("sha512sum", path) end
 function env.md5_file(path) return digest_file("md5sum", path) end
 
+-- Starts a helper process that prints "PORT PID" once listening; returns the port and a
+-- function that stops it. Without LD_PRELOAD: under `make asan` that holds libasan, which the
+-- helper must not load.
+local function spawn(what, command)
+  local p = assert(io.popen("exec env -u LD_PRELOAD " .. command, "r"))
+  local port, pid = (p:read("l") or ""):match("^(%d+) (%d+)$")
+  assert(port, what .. ": the helper did not start")
+  return tonumber(port), function()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    p:close()
+  end
+end
+
 -- A loopback port whose listen queue is full, so a connection attempt gets no answer at all
 -- (its SYNs are dropped) until the returned function is called to close it: what a firewalled
 -- or dead host looks like, for connect timeouts.
@@ -169,14 +182,27 @@ function env.unanswered_port()
     "print(port, os.getpid(), flush=True)",
     "time.sleep(120)",
   }, "\n")
-  -- without LD_PRELOAD: under `make asan` it holds libasan, which the helper must not load
-  local p = assert(io.popen("exec env -u LD_PRELOAD /usr/bin/python3 -c " .. shell_quote(script), "r"))
-  local port, pid = p:read("l"):match("^(%d+) (%d+)$")
-  assert(port, "env.unanswered_port: the helper did not start")
-  return tonumber(port), function()
-    os.execute("kill " .. pid .. " 2>/dev/null")
-    p:close()
-  end
+  return spawn("env.unanswered_port", "/usr/bin/python3 -c " .. shell_quote(script))
+end
+
+local SUPPORT = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+
+-- spec/support/netpeers.py (a TLS server, a forward proxy) with these arguments: its port and
+-- a function that stops it.
+function env.netpeer(...)
+  local args = {}
+  for i, a in ipairs { ... } do args[i] = shell_quote(a) end
+  return spawn("env.netpeer", "/usr/bin/python3 " .. shell_quote(SUPPORT .. "netpeers.py") .. " "
+    .. table.concat(args, " "))
+end
+
+-- A self-signed certificate for 127.0.0.1 in `dir`: returns the certificate and key paths.
+function env.self_signed(dir)
+  local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
+  assert(os.execute("env -u LD_PRELOAD openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+    .. "-addext subjectAltName=IP:127.0.0.1 -keyout " .. shell_quote(key) .. " -out "
+    .. shell_quote(cert) .. " >/dev/null 2>&1"), "env.self_signed: openssl failed")
+  return cert, key
 end
 
 return env
