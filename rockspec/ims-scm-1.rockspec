@@ -33,6 +33,7 @@ build = {
     ["ims.cloudimages"] = "lua/ims/cloudimages.lua",
     ["ims.images"] = "lua/ims/images.lua",
     ["ims.pager"] = "lua/ims/pager.lua",
+    ["ims.patch"] = "lua/ims/patch.lua",
     ["ims.utc"] = "lua/ims/utc.lua",
     ["ims.cohort"] = "lua/ims/cohort.lua",
     ["ims.hints"] = "lua/ims/hints.lua",

@@ -11,6 +11,7 @@
 local errors = require "ims.errors"
 local json = require "ims.json"
 local pager = require "ims.pager"
+local patch = require "ims.patch"
 local url = require "ims.url"
 local validate = require "ims.validate"
 
@@ -346,30 +347,8 @@ function Cloud:update(image, changes)
   check(self, fname)
   local id = image_id(fname, image)
   validate.arg(fname, "changes", changes, "table")
-  local ops = {}
-  if changes[1] ~= nil then
-    for i, op in ipairs(changes) do
-      ops[i] = validate.options(fname .. ": changes[" .. i .. "]", op, {
-        op = R { "add", "replace", "remove" }, path = R "string", value = "any" }, 3)
-    end
-  else
-    local keys = {}
-    for k in pairs(changes) do
-      if type(k) ~= "string" then error(fname .. ": change keys must be attribute names", 2) end
-      keys[#keys + 1] = k
-    end
-    if #keys == 0 then error(fname .. ": no changes given", 2) end
-    table.sort(keys)
-    for _, k in ipairs(keys) do
-      local v = changes[k]
-      local present = k == "name" or (type(image) == "table" and image[k] ~= nil)
-      if v == json.null then
-        ops[#ops + 1] = { op = "remove", path = "/" .. k, value = "" } -- IMS wants a value
-      else
-        ops[#ops + 1] = { op = present and "replace" or "add", path = "/" .. k, value = v }
-      end
-    end
-  end
+  -- every IMS image has a name; a removal must carry a value for IMS
+  local ops = patch.ops(fname, image, changes, { known = { name = true }, remove_value = "" })
   local res, err = self.client:request { method = "PATCH", path = url.path("v2", "cloudimages", id),
     json = json.array(ops), expect = 200 }
   if not res then return nil, err end

@@ -13,6 +13,7 @@ local core = require "ims.core"
 local errors = require "ims.errors"
 local json = require "ims.json"
 local pager = require "ims.pager"
+local patch = require "ims.patch"
 local url = require "ims.url"
 local validate = require "ims.validate"
 
@@ -232,46 +233,6 @@ function Images:each(query)
     function(t) return wrap_image(self, t) end, max)
 end
 
--- `changes`: {name = "x", os_distro = ims.null} (set / remove) or an array of JSON-patch ops.
-local function patch_ops(fname, image, changes)
-  if changes[1] ~= nil then
-    local ops = {}
-    for i, op in ipairs(changes) do
-      local where = "changes[" .. i .. "]"
-      if type(op) ~= "table" then error(fname .. ": " .. where .. " must be a table", 3) end
-      validate.options(fname .. ": " .. where, op, { op = { type = { "add", "replace", "remove" },
-        required = true }, path = { type = "string", required = true }, value = "any" }, 4)
-      if op.path:sub(1, 1) ~= "/" then
-        error(fname .. ": " .. where .. ".path must start with '/'", 3)
-      end
-      ops[i] = { op = op.op, path = op.path, value = op.value }
-    end
-    return ops
-  end
-  local keys = {}
-  for k in pairs(changes) do
-    if type(k) ~= "string" then error(fname .. ": change keys must be attribute names", 3) end
-    keys[#keys + 1] = k
-  end
-  if #keys == 0 then error(fname .. ": no changes given", 3) end
-  table.sort(keys)
-  local ops = {}
-  for _, k in ipairs(keys) do
-    local v = changes[k]
-    local path = "/" .. k:gsub("~", "~0"):gsub("/", "~1")
-    if v == json.null then
-      ops[#ops + 1] = { op = "remove", path = path }
-    else
-      if ATTRS[k] then v = validate.arg(fname, k, v, ATTRS[k], 4) end
-      if k == "tags" then v = json.array(v) end
-      -- core attributes always exist (replace); a property may not yet (add sets either way)
-      local present = ATTRS[k] or (type(image) == "table" and image[k] ~= nil)
-      ops[#ops + 1] = { op = present and "replace" or "add", path = path, value = v }
-    end
-  end
-  return ops
-end
-
 --- Updates an image (`PATCH /v2/images/{id}`, JSON patch v2.1).
 -- @param image the image: its id (string) or an image table (`id` or `image_id` field)
 -- @tparam table changes `{name = "x", min_ram = 1024, os_distro = ims.null}` (core attributes
@@ -290,7 +251,7 @@ function Images:update(image, changes)
   check(self, fname)
   local id = image_id(fname, image)
   validate.arg(fname, "changes", changes, "table")
-  local ops = patch_ops(fname, image, changes)
+  local ops = patch.ops(fname, image, changes, { known = ATTRS, arrays = { tags = true } })
   return send(self, { method = "PATCH", path = url.path("v2", "images", id),
     json = json.array(ops), content_type = PATCH_TYPE, expect = 200 }, wrap_image)
 end
