@@ -107,6 +107,8 @@ describe("client.cloudimages and client.jobs", function()
     assert.equal("IMG.0057", err.code)
     assert.equal(job, err.job)
     assert.equal("FAIL", job.status)
+    assert.is_string(job.fail_reason)
+    assert.equal(job.fail_reason, err.message) -- IMS's own words (api.md)
     assert.matches("IMG.0057", tostring(err))
   end)
 
@@ -170,11 +172,19 @@ describe("client.cloudimages and client.jobs", function()
   it("reports wait_all failures by index", function()
     local good = assert(c.cloudimages:create_whole_image { name = unique("ok"), instance_id = S.IMS_INSTANCE_STOPPED })
     local bad = assert(c.cloudimages:create { name = unique("bad"), min_disk = 40, image_url = S.IMS_BUCKET .. ":nope.raw" })
-    local jobs, err = c.jobs:wait_all({ good, bad }, FAST)
+    -- entries may be job objects, ids, or tables with `id`
+    local jobs, err = c.jobs:wait_all({ good, { id = bad.job_id } }, FAST)
     assert.equal("job_failed", err.kind)
     assert.same({ 2 }, err.failed)
     assert.equal("SUCCESS", jobs[1].status)
     assert.equal("FAIL", jobs[2].status)
+    assert.equal("IMG.0057", err.code)
+    assert.equal(jobs[2].fail_reason, err.message)
+    assert.equal(jobs[2], err.job)
+    assert.equal("SUCCESS", assert(c.jobs:wrap({ id = good.job_id }):wait(FAST)).status)
+    assert.has_error(function() c.jobs:wait_all({ 5 }) end,
+      "ims.jobs:wait_all: argument 'job' must be an id string or a table with 'job_id' or 'id' (got 5)")
+    assert.has_error(function() c.jobs.get("abc") end, "ims.jobs:get: call it with ':' (client.jobs:get(...))")
   end)
 
   it("lets progress act on each job as it succeeds, with requests of its own", function()
@@ -195,6 +205,27 @@ describe("client.cloudimages and client.jobs", function()
       local img = assert(c.images:get(id))
       assert.is_truthy(table.concat(img.tags, ","):find("pipeline=tagged", 1, true))
     end
+  end)
+
+  it("logs every request: each job poll and the token request too", function()
+    local events = {}
+    local pc <close> = password("a", { log = function(ev) events[#events + 1] = ev end })
+    local job = assert(pc.cloudimages:create_whole_image { name = unique("logged"), instance_id = S.IMS_INSTANCE_STOPPED })
+    assert(job:wait(FAST))
+    assert.equal("POST", events[1].method)
+    assert.matches("/v3/auth/tokens$", events[1].url)
+    assert.equal(201, events[1].status)
+    assert.matches("/v1/cloudimages/wholeimages/action$", events[2].url)
+    local polls = 0
+    for i = 3, #events do
+      assert.equal("GET", events[i].method)
+      assert.matches("/jobs/" .. job.job_id .. "$", events[i].url)
+      assert.equal(200, events[i].status)
+      assert.is_number(events[i].ms)
+      polls = polls + 1
+      assert.equal(polls, events[i].attempt)
+    end
+    assert.is_true(polls >= 1)
   end)
 
   it("lists with IMS filters, paging by marker, and updates", function()

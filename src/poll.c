@@ -242,10 +242,14 @@ static int finish(lua_State *L, poller *p, slot *s, CURLcode code, double interv
   lua_pushcfunction(L, call2);
   lua_pushvalue(L, P_DECIDE);
   lua_pushinteger(L, j + 1);
+  curl_off_t took_us = 0; /* how long the poll took, for the caller's log */
+  curl_easy_getinfo(s->easy, CURLINFO_TOTAL_TIME_T, &took_us);
   if (code == CURLE_OK) {
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushinteger(L, s->status);
     lua_setfield(L, -2, "status");
+    lua_pushnumber(L, (double)took_us / 1e6);
+    lua_setfield(L, -2, "time");
     lua_pushlstring(L, s->body.p ? s->body.p : "", s->body.len);
     lua_setfield(L, -2, "body");
     push_slot_headers(L, s);
@@ -260,6 +264,8 @@ static int finish(lua_State *L, poller *p, slot *s, CURLcode code, double interv
     lua_setfield(L, -2, "curl_code");
     lua_pushstring(L, s->errbuf[0] ? s->errbuf : curl_easy_strerror(code));
     lua_setfield(L, -2, "message");
+    lua_pushnumber(L, (double)took_us / 1e6);
+    lua_setfield(L, -2, "time");
   }
   if (lua_pcall(L, 4, 2, 0) != LUA_OK) {
     lua_replace(L, P_ERR);
@@ -296,8 +302,8 @@ waiting job `k` forward to at most that many seconds from now (its backoff start
 @tparam table spec `count` (number of jobs, required),
 `prepare = function(i) return url, headers end` (required; builds each request anew, so tokens
 and signatures are fresh),
-`decide = function(i, res, err)` (required; `res = {status, headers, body}` or
-`err = {code, curl_code, message}`), `delay` (default `interval`), `interval` (default 2),
+`decide = function(i, res, err)` (required; `res = {status, headers, body, time}` or
+`err = {code, curl_code, message, time}`), `delay` (default `interval`), `interval` (default 2),
 `max_interval` (default 10), `timeout` (default 1200), `max_concurrent` (default 16),
 `request_timeout` (default 30)
 @treturn table `{requests = n, pending = {indexes not finished by the deadline}}`

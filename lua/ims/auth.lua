@@ -58,7 +58,7 @@ function M.new(opts, level)
 end
 
 -- POST {auth_url}/auth/tokens; stores the token, its expiry and the catalog.
-function Auth:fetch(session)
+function Auth:fetch(session, client)
   local scope = self.project_id and { id = self.project_id }
     or { name = self.project_name, domain = { name = self.domain } }
   local body = json.encode { auth = {
@@ -66,8 +66,10 @@ function Auth:fetch(session)
       name = self.user, password = secret[self].password, domain = { name = self.domain } } } },
     scope = { project = scope } } }
   local u = self.auth_url .. "/auth/tokens"
+  local t0 = core.now()
   local res, terr = session:request { method = "POST", url = u, body = body,
     headers = { ["Content-Type"] = "application/json", Accept = "application/json" } }
+  if client then client:log_request("POST", u, res, terr, 1, core.now() - t0) end -- no body logged
   if not res then return nil, errors.from_transport(terr, "POST", u) end
   if res.status ~= 201 then
     local err = errors.from_response(res, "POST", u)
@@ -90,10 +92,10 @@ function Auth:fetch(session)
 end
 
 -- Makes sure a password client holds a token that will not expire in the next EARLY seconds.
-function Auth:ensure(session)
+function Auth:ensure(session, client)
   if self.kind ~= "password" then return true end
   if secret[self].token and core.time() < self.expires - self.early then return true end
-  return self:fetch(session)
+  return self:fetch(session, client)
 end
 
 -- Forgets the token after a 401, so the next ensure() fetches a new one.

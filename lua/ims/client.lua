@@ -149,8 +149,9 @@ end
 --- Internal: used by the SDK's own modules, not part of the public API.
 -- Raises when the client was closed; level points at the caller of the public function.
 -- @local
-function Client:check_open(fname)
-  if not self._session then error(fname .. ": the client is closed", 3) end
+function Client:check_open(fname, level)
+  -- level: the user's call, counted from here (3 when the public function calls this itself)
+  if not self._session then error(fname .. ": the client is closed", level or 3) end
 end
 
 --- Closes the client's connection. Idempotent; also the `__close` metamethod, so
@@ -205,7 +206,7 @@ end
 function Client:ready()
   local a = self._auth
   if a then
-    local ok, err = a:ensure(self._session)
+    local ok, err = a:ensure(self._session, self)
     if not ok then return nil, err end
     if not self.project_id then self.project_id = a.token_project end
   end
@@ -298,15 +299,23 @@ local function may_retry(req, res, terr)
   return IDEMPOTENT[req.method] and (s == 500 or s == 502 or s == 503 or s == 504) or false
 end
 
-local function log(self, req, res, terr, attempt, t0)
+--- Internal: used by the SDK's own modules, not part of the public API.
+-- Gives the `log` hook one event for one request (an API call's attempt, a job poll, a token
+-- request): method, redacted URL, status or curl error, ms, attempt, request id.
+-- @local
+function Client:log_request(method, u, res, terr, attempt, seconds)
   if not self._log then return end
   local h = res and res.headers or {}
   self._log {
-    method = req.method, url = url.redact(req.url), status = res and res.status,
-    error = terr and terr.code, ms = math.floor((core.now() - t0) * 1000 + 0.5),
+    method = method, url = url.redact(u), status = res and res.status,
+    error = terr and terr.code, ms = math.floor(seconds * 1000 + 0.5),
     attempt = attempt, request_id = h["x-request-id"] or h["x-openstack-request-id"],
     uploaded = (res or terr).uploaded, downloaded = (res or terr).downloaded,
   }
+end
+
+local function log(self, req, res, terr, attempt, t0)
+  self:log_request(req.method, req.url, res, terr, attempt, core.now() - t0)
 end
 
 local function expected(spec, status)

@@ -84,7 +84,7 @@ end
 
 local function check(self, fname)
   if getmetatable(self) ~= Cloud then error(fname .. ": call it with ':'", 3) end
-  self.client:check_open(fname)
+  self.client:check_open(fname, 4)
 end
 
 -- "bucket:object", both parts present.

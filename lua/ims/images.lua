@@ -77,7 +77,7 @@ local function check(self, fname, images)
   if getmetatable(self) ~= Images then
     error(fname .. ": call it with ':' (client.images:" .. fname:match("[^:]+$") .. "(...))", 3)
   end
-  self.client:check_open(fname)
+  self.client:check_open(fname, 4)
   return images
 end
 

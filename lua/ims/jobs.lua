@@ -38,6 +38,13 @@ end
 
 local function F(name) return "ims.jobs:" .. name end
 
+-- A Jobs method called with '.' instead of ':' gets a message, not an index error.
+local function check_self(self, fname)
+  if getmetatable(self) ~= Jobs then
+    error(fname .. ": call it with ':' (client.jobs:" .. fname:match("[^:]+$") .. "(...))", 3)
+  end
+end
+
 local function job_id(fname, v) return validate.id(fname, "job", v, { "job_id", "id" }) end
 
 -- The image a job produced: entities.image_id, else the first sub-job's.
@@ -85,6 +92,7 @@ end
 -- @usage local job = assert(client.jobs:get(job_id)); print(job.status, job.image_id)
 function Jobs:get(job)
   local fname = F "get"
+  check_self(self, fname)
   self.client:check_open(fname)
   local id = job_id(fname, job)
   local p, perr = project(self, fname, 2)
@@ -104,8 +112,12 @@ end
 -- `nil, err`.
 -- @usage local job = client.jobs:wrap(saved_job_id); assert(job:wait())
 function Jobs:wrap(job)
+  check_self(self, F "wrap")
   local id = job_id(F "wrap", job)
-  if type(job) == "table" then return setmetatable(job, self._mt) end
+  if type(job) == "table" then
+    job.job_id = id -- a table holding only `id` gets `job_id` too: polls need it
+    return setmetatable(job, self._mt)
+  end
   return setmetatable({ job_id = id }, self._mt)
 end
 
@@ -118,7 +130,7 @@ local function poll(self, fname, jobs, opts)
   local p, aerr = project(self, fname, 3)
   if not p then return nil, nil, nil, aerr end
   local progress = opts.progress
-  local seen, request_errors, reauthed = {}, {}, false
+  local seen, request_errors, reauthed, polls = {}, {}, false, {}
   local interval, max_interval = opts.interval or 2, opts.max_interval or 10
   local schedule = cohort.new(jobs, interval, max_interval)
   local urls = {}
@@ -134,7 +146,7 @@ local function poll(self, fname, jobs, opts)
       local headers = client:headers()
       local a = client._auth
       if a then
-        local fresh, err = a:ensure(client._session)
+        local fresh, err = a:ensure(client._session, client)
         if not fresh then -- a token refresh failure ends the wait
           auth_failure.err = err
           error(auth_failure)
@@ -144,6 +156,8 @@ local function poll(self, fname, jobs, opts)
       return urls[i], headers
     end,
     decide = function(i, res, terr)
+      polls[i] = (polls[i] or 0) + 1
+      client:log_request("GET", urls[i], res, terr, polls[i], (res or terr).time or 0)
       if terr then return nil end -- resets, timeouts: transient, back off
       local s = res.status
       -- AK/SK: a Date far from our clock changes how we sign; a refusal then was our clock's
@@ -190,9 +204,10 @@ local function job_error(job, rerr)
     rerr.job = job
     return rerr
   end
+  -- the message is IMS's own fail_reason (api.md); the job says which job it was
   return errors.new { kind = "job_failed", code = job.error_code, job = job,
-    message = string.format("job %s (%s) failed: %s", tostring(job.job_id), tostring(job.job_type),
-      tostring(job.fail_reason or "no reason given")) }
+    message = job.fail_reason or string.format("job %s (%s) failed with no reason given",
+      tostring(job.job_id), tostring(job.job_type)) }
 end
 
 -- wait_all(jobs, opts) -> jobs (in input order, each updated), err | nil
@@ -221,20 +236,24 @@ end
 -- if err then print(err.kind, table.concat(err.failed, ",")) end
 function Jobs:wait_all(jobs, opts)
   local fname = F "wait_all"
+  check_self(self, fname)
   self.client:check_open(fname)
   validate.arg(fname, "jobs", jobs, "table")
   opts = validate.options(fname, opts, WAIT_OPTS)
   local list = {}
-  for i, j in ipairs(jobs) do list[i] = self:wrap(j) end
+  for i, j in ipairs(jobs) do
+    job_id(fname, j) -- a bad entry is named for wait_all, not wrap
+    list[i] = self:wrap(j)
+  end
   local failed, pending, rerrs, err = poll(self, fname, list, opts)
   if err then return nil, err end
   if #failed > 0 then
     local first = job_error(list[failed[1]], rerrs[failed[1]])
     -- each failure explains itself: a FAIL job by its error_code/fail_reason, a job whose
     -- status could not be read by the request's ims.Error in `errors[i]`
+    -- like job:wait's: the first failure's code and message (fail_reason); `failed` says which
     return list, errors.new { kind = "job_failed", code = first.code, failed = failed,
-      message = string.format("%d of %d jobs failed; first: %s", #failed, #list, first.message),
-      job = first.job, errors = rerrs }
+      message = first.message, status = first.status, job = first.job, errors = rerrs }
   end
   if #pending > 0 then
     return list, errors.new { kind = "timeout", failed = pending, job = list[pending[1]],
