@@ -16,6 +16,23 @@ local function raises(fn, ...)
 end
 
 describe("misuse", function()
+  it("points at the caller's line", function()
+    local c <close> = ims.new { endpoint = ENDPOINT }
+    for _, fn in ipairs {
+      function() c.images:list { limt = 1 } end,
+      function() c.images:each { limt = 1 } end,
+      function() c.images:accept("id") end,
+      function() c.images:download("id", "f", { digests = { "crc" } }) end,
+      function() c.jobs:wait_all({ 5 }) end,
+    } do
+      local _, err = pcall(fn)
+      assert.matches("^[^:]*validation_spec%.lua:%d+: ims%.", err)
+    end
+    c:close()
+    local _, err = pcall(function() c.images:get("x") end)
+    assert.matches("^[^:]*validation_spec%.lua:%d+: ims%.images:get: the client is closed", err)
+  end)
+
   local c
   before_each(function() c = ims.new { endpoint = ENDPOINT, project_id = "p" } end)
   after_each(function() c:close() end)
@@ -46,6 +63,7 @@ describe("misuse", function()
     raises(function() c.images:create { tags = "x" } end, "ims.images:create", "'tags'")
     raises(function() c.images:create { min_disk = 1.5 } end, "ims.images:create", "'min_disk'")
     raises(function() c.images:create { hw_cpu = 2 } end, "ims.images:create", "'hw_cpu'")
+    raises(function() c.images:create { min_dsik = 40 } end, "ims.images:create: unknown option 'min_dsik'")
     raises(function() c.images.create({}, {}) end, "ims.images:create")
   end)
 
@@ -66,6 +84,7 @@ describe("misuse", function()
     raises(function() c.images:update("id") end, "ims.images:update", "'changes'")
     raises(function() c.images:update("id", {}) end, "ims.images:update", "no changes")
     raises(function() c.images:update("id", { min_ram = "big" }) end, "ims.images:update", "'min_ram'")
+    raises(function() c.images:update("id", { foo = 5 }) end, "ims.images:update: unknown option 'foo'")
     raises(function() c.images:update("id", { { op = "move", path = "/x" } }) end, "ims.images:update", "'op'")
     raises(function() c.images:update("id", { { op = "add" } }) end, "ims.images:update", "'path'")
     raises(function() c.images:update("id", { { op = "add", path = "/a", valeu = 1 } }) end, "'valeu'")
@@ -80,6 +99,8 @@ describe("misuse", function()
     raises(function() c.images:upload("id", "f", { progress = true }) end, "ims.images:upload", "'progress'")
     raises(function() c.images:download("id") end, "ims.images:download", "'dest'")
     raises(function() c.images:download("id", "f", { resme = true }) end, "ims.images:download", "'resme'")
+    -- digest names are checked before the metadata request, not after
+    raises(function() c.images:download("id", "f", { digests = { "crc" } }) end, "ims.images:download", "'crc'")
     raises(function() c.images:download("id", print, { resume = true }) end, "ims.images:download", "'resume'")
     raises(function() c.images:download("id", "f", { digests = "md5" }) end, "ims.images:download", "'digests'")
   end)

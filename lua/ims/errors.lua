@@ -52,8 +52,9 @@ local function nonempty(s) return type(s) == "string" and s ~= "" and s or nil e
 -- "ims: GET https://x/v2/images/abc: 404 IMG.0027 Image not found (request 7c1)"
 
 --- `tostring(err)`: one readable line. `ims: METHOD URL: [kind] status code message (request id)`;
--- the kind is shown unless it is `http` or `transport` (a status or a curl name speaks for
--- itself).
+-- the kind is shown unless it is `http`, `transport`, or `auth` with a status (a status or a
+-- curl name speaks for itself): `ims: GET …: 401 APIGW.0301 …`, `ims: GET …: timeout
+-- OPERATION_TIMEDOUT …`.
 -- @function Error:__tostring
 -- @treturn string e.g.
 -- `ims: GET https://…/v2/images/abc: 404 IMG.0027 Image not found (request 7c1…)`
@@ -66,8 +67,11 @@ function Error.__tostring(e)
   local function add(v)
     if v ~= nil and v ~= "" then parts[#parts + 1] = tostring(v) end
   end
-  -- http and transport speak for themselves (a status, a curl name); other kinds say what they are
-  if e.kind ~= "http" and e.kind ~= "transport" then add(e.kind) end
+  -- a status or a curl name speaks for itself (an auth failure is a 401 like any other);
+  -- other failures say what kind they are
+  if e.kind ~= "http" and e.kind ~= "transport" and not (e.kind == "auth" and e.status) then
+    add(e.kind)
+  end
   add(e.status)
   add(e.code)
   add(e.message)

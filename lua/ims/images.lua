@@ -114,8 +114,9 @@ local function create_body(fname, attrs)
     elseif v == json.null then
       error(fname .. ": attribute '" .. k .. "' cannot be null on create", 3)
     elseif type(v) ~= "string" then
-      error(fname .. ": property '" .. k .. "' must be a string (Glance stores extra properties "
-        .. "as strings; got " .. type(v) .. ")", 3)
+      -- not an attribute, and not a string: a typo like min_dsik = 40 is the likely cause
+      error(fname .. ": unknown option '" .. k .. "' (not a Glance attribute; an extra property "
+        .. "must be a string, got " .. type(v) .. ")", 3)
     else
       body[k] = v
     end
@@ -169,7 +170,7 @@ function Images:get(image)
 end
 
 local function list_query(fname, query)
-  query = validate.options(fname, query, LIST_QUERY)
+  query = validate.options(fname, query, LIST_QUERY, 4) -- raised at list's/each's caller
   local max = query.max
   if max and max < 0 then error(fname .. ": option 'max' must be >= 0", 3) end
   query.max = nil
@@ -251,7 +252,8 @@ function Images:update(image, changes)
   check(self, fname)
   local id = image_id(fname, image)
   validate.arg(fname, "changes", changes, "table")
-  local ops = patch.ops(fname, image, changes, { known = ATTRS, arrays = { tags = true } })
+  local ops = patch.ops(fname, image, changes, { known = ATTRS, arrays = { tags = true },
+    string_properties = true })
   return send(self, { method = "PATCH", path = url.path("v2", "images", id),
     json = json.array(ops), content_type = PATCH_TYPE, expect = 200 }, wrap_image)
 end
@@ -287,7 +289,7 @@ local function digest_list(fname, names, extra)
     for _, n in ipairs(list) do
       local canon = n:lower():gsub("-", "")
       if canon ~= "md5" and canon ~= "sha1" and canon ~= "sha256" and canon ~= "sha512" then
-        error(fname .. ": unknown digest '" .. n .. "' (md5, sha1, sha256, sha512)", 4)
+        error(fname .. ": unknown digest '" .. n .. "' (md5, sha1, sha256, sha512)", 3)
       end
       if not seen[canon] then
         seen[canon] = true
@@ -536,6 +538,7 @@ function Images:download(image, dest, opts)
     error(fname .. ": option 'resume' needs a file path as 'dest'", 2)
   end
   local verify = opts.verify ~= false
+  digest_list(fname, opts.digests) -- names checked before any request
   local meta = type(image) == "table" and image or nil
   local algo, want
   if verify then
@@ -546,7 +549,9 @@ function Images:download(image, dest, opts)
     end
     algo, want = recorded_digest(meta)
   end
-  local digests = digest_list(fname, opts.digests, algo and { algo } or nil)
+  -- a verified download always reports sha512 (api.md's shape), even for an image whose
+  -- only recorded digest is the md5 checksum
+  local digests = digest_list(fname, opts.digests, verify and { "sha512", algo } or nil)
   local size = meta and math.tointeger(meta.size)
   local offset = 0
   local progress
@@ -751,7 +756,8 @@ local function own_status(self, fname, image, status)
   check(self, fname)
   local id = image_id(fname, image)
   if not self.client.project_id and not (self.client._auth and self.client._auth.kind == "password") then
-    error(fname .. ": the client has no 'project_id' (ims.new{project_id = ...})", 3)
+    -- level 2: accept/reject tail-call this, so its caller is the user's line
+    error(fname .. ": the client has no 'project_id' (ims.new{project_id = ...})", 2)
   end
   local project, err = self.client:project() -- a project_name scope learns it from the token
   if not project then return nil, err end

@@ -13,8 +13,9 @@ local OP = { op = { type = { "add", "replace", "remove" }, required = true },
 -- The ops for `changes` to `image` (an id or the image table, whose fields tell what it has).
 -- policy.known = {attribute = validate spec | true}: attributes every image has (a spec also
 -- checks the value); policy.arrays = {attribute = true}: sent as JSON arrays even when empty;
--- policy.remove_value: sent with a generated "remove" (IMS wants one). Misuse raises at the
--- caller of the public function that called this.
+-- policy.remove_value: sent with a generated "remove" (IMS wants one);
+-- policy.string_properties: other attributes must be strings (Glance's extra properties).
+-- Misuse raises at the caller of the public function that called this.
 function M.ops(fname, image, changes, policy)
   local ops = {}
   if changes[1] ~= nil then
@@ -41,7 +42,12 @@ function M.ops(fname, image, changes, policy)
     if v == json.null then
       ops[#ops + 1] = { op = "remove", path = path, value = policy.remove_value }
     else
-      if type(known) == "table" or type(known) == "string" then v = validate.arg(fname, k, v, known, 4) end
+      if type(known) == "table" or type(known) == "string" then
+        v = validate.arg(fname, k, v, known, 4)
+      elseif not known and policy.string_properties and type(v) ~= "string" then
+        error(fname .. ": unknown option '" .. k .. "' (not a Glance attribute; an extra property "
+          .. "must be a string, got " .. type(v) .. ")", 3)
+      end
       if policy.arrays and policy.arrays[k] then v = json.array(v) end
       local present = known or (type(image) == "table" and image[k] ~= nil)
       ops[#ops + 1] = { op = present and "replace" or "add", path = path, value = v }

@@ -251,6 +251,13 @@ describe("tostring(ims.Error)", function()
       tostring(e))
   end)
 
+  it("shows the status, not the kind, when there is one (an auth 401 reads like any 401)", function()
+    local e = errors.from_response(resp(401, '{"error_code": "APIGW.0301", "error_msg": "bad signature"}'),
+      "GET", "http://h/v2/images")
+    e.kind = "auth"
+    assert.are.equal("ims: GET http://h/v2/images: 401 APIGW.0301 bad signature", tostring(e))
+  end)
+
   it("names the kind for other errors", function()
     assert.are.equal("ims: GET http://h/v2/images/a/file: checksum sha512 digest mismatch",
       tostring(errors.new { kind = "checksum", code = "sha512", message = "digest mismatch",
