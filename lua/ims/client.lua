@@ -385,16 +385,14 @@ function Client:request(spec)
     core.sleep(delay)
     if not spec.transfer then req.timeout = math.max(0.001, deadline - core.now()) end
   end
-  if res and res.status == 401 and reclocked and not spec._reclocked and not req.body_reader then
-    -- refused because our clock is off (its Date says so): once more, signed with its time
-    return self:request(setmetatable({ _reclocked = true }, { __index = spec }))
-  end
-  if res and res.status == 401 and self._auth and self._auth.kind == "password"
-      and not spec._reauthed and not req.body_reader then
-    -- the token expired or was revoked: one new token, one more try (files are re-read)
-    self._auth:invalidate()
-    local copy = setmetatable({ _reauthed = true }, { __index = spec })
-    return self:request(copy)
+  -- One more try after a 401 our side can mend (files are re-read, readers cannot be): AK/SK
+  -- refused while our clock was off (its Date taught us the right one), or a password's token
+  -- expired or revoked (a new one is fetched). The auth kinds exclude each other: one flag.
+  local password = self._auth and self._auth.kind == "password"
+  if res and res.status == 401 and (reclocked or password) and not spec._retried_401
+      and not req.body_reader then
+    if password then self._auth:invalidate() end
+    return self:request(setmetatable({ _retried_401 = true }, { __index = spec }))
   end
   if not res then
     local err = errors.from_transport(terr, method, full)

@@ -346,7 +346,6 @@ function Cloud:update(image, changes)
   local fname = F "update"
   check(self, fname)
   local id = image_id(fname, image)
-  validate.arg(fname, "changes", changes, "table")
   -- every IMS image has a name; a removal must carry a value for IMS
   local ops = patch.ops(fname, image, changes, { known = { name = true }, remove_value = "" })
   local res, err = self.client:request { method = "PATCH", path = url.path("v2", "cloudimages", id),

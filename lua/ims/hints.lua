@@ -25,7 +25,6 @@ local BY_CODE = {
   ["IMG.0090"] = "the image is still being created: wait for its job first",
   ["IMG.0116"] = "too many tags on the image",
   ["IMG.0128"] = "a full-ECS image cannot be exported: export a system-disk image instead",
-  ["IMG.0144"] = "no such image in this project and region: check the id, project_id and region",
   ["IMG.0148"] = "the image is being exported: wait for that job",
   ["IMG.0160"] = "images of 128 GB or more export only with is_quick_export = true",
   COULDNT_RESOLVE_HOST = "the endpoint's host name does not resolve: check endpoint/region and DNS or proxy",
@@ -37,6 +36,7 @@ local BY_CODE = {
 }
 BY_CODE["APIG.0301"] = BY_CODE["APIGW.0301"]
 BY_CODE["APIG.0308"] = BY_CODE["APIGW.0308"]
+BY_CODE["IMG.0144"] = BY_CODE["IMG.0027"] -- both say the image does not exist
 
 return function(e)
   local hint = e.code and BY_CODE[e.code]

@@ -251,7 +251,6 @@ function Images:update(image, changes)
   local fname = F "update"
   check(self, fname)
   local id = image_id(fname, image)
-  validate.arg(fname, "changes", changes, "table")
   local ops = patch.ops(fname, image, changes, { known = ATTRS, arrays = { tags = true },
     string_properties = true })
   return send(self, { method = "PATCH", path = url.path("v2", "images", id),

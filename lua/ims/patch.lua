@@ -17,6 +17,7 @@ local OP = { op = { type = { "add", "replace", "remove" }, required = true },
 -- policy.string_properties: other attributes must be strings (Glance's extra properties).
 -- Misuse raises at the caller of the public function that called this.
 function M.ops(fname, image, changes, policy)
+  validate.arg(fname, "changes", changes, "table", 4)
   local ops = {}
   if changes[1] ~= nil then
     for i, op in ipairs(changes) do
