@@ -183,6 +183,11 @@ static int start(lua_State *L, ims_session *se, poller *p, slot *s, int j, doubl
     while (lua_next(L, -2)) {
       if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
         lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
+        size_t ll;
+        const char *line = lua_tolstring(L, -1, &ll);
+        /* %s stops at a NUL: compare lengths, then look for CR/LF */
+        if (ll != lua_rawlen(L, -3) + 2 + lua_rawlen(L, -2) || ims_header_unsafe(line, ll))
+          luaL_error(L, POLL_FN ": header '%s' must not contain CR, LF or NUL", lua_tostring(L, -3));
         struct curl_slist *n = curl_slist_append(s->slist, lua_tostring(L, -1));
         if (!n) luaL_error(L, POLL_FN ": out of memory");
         s->slist = n;

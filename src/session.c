@@ -119,6 +119,12 @@ int ims_session_new(lua_State *L) {
     opt_field(L, 1, fn, strs[i], LUA_TSTRING, "a string");
     lua_setfield(L, 2, strs[i]);
   }
+  if (lua_getfield(L, 2, "user_agent") == LUA_TSTRING) {
+    size_t n;
+    const char *ua = lua_tolstring(L, -1, &n);
+    if (ims_header_unsafe(ua, n)) luaL_error(L, "%s: option 'user_agent' must not contain CR, LF or NUL", fn);
+  }
+  lua_pop(L, 1);
   opt_field(L, 1, fn, "header_hook", LUA_TFUNCTION, "a function");
   lua_setfield(L, 2, "header_hook");
 
@@ -336,7 +342,10 @@ static void sign_request(lua_State *L, ims_transfer *t, int streamed) {
     luaL_error(L, REQ_FN ": option 'sign' needs 'ak' and 'sk'");
   const char *sk = lua_tolstring(L, -1, &sk_len), *ak = lua_tostring(L, -2);
   if (opt_field(L, st, REQ_FN, "security_token", LUA_TSTRING, "a string")) {
-    lua_pushfstring(L, "X-Security-Token: %s", lua_tostring(L, -1));
+    size_t tl;
+    const char *tok = lua_tolstring(L, -1, &tl);
+    if (ims_header_unsafe(tok, tl)) luaL_error(L, REQ_FN ": option 'sign.security_token' must not contain CR, LF or NUL");
+    lua_pushfstring(L, "X-Security-Token: %s", tok);
     lua_setfield(L, S_HEADERS, "x-security-token");
   }
   lua_pop(L, 1);
@@ -788,7 +797,12 @@ static int l_request(lua_State *L) {
   }
   lua_pushnil(L);
   while (lua_next(L, S_HEADERS)) {
-    struct curl_slist *n = curl_slist_append(t->slist, lua_tostring(L, -1));
+    /* the one check every header line passes, whatever added it (caller, hook, signer) */
+    size_t ll;
+    const char *line = lua_tolstring(L, -1, &ll);
+    if (ims_header_unsafe(line, ll))
+      luaL_error(L, REQ_FN ": header '%s' must not contain CR, LF or NUL", lua_tostring(L, -2));
+    struct curl_slist *n = curl_slist_append(t->slist, line);
     if (!n) luaL_error(L, REQ_FN ": out of memory");
     t->slist = n;
     lua_pop(L, 1);

@@ -100,6 +100,8 @@ int ims_progress_call(ims_transfer *t, int final);
 int ims_open_sink(ims_transfer *t);
 int ims_buf_add(ims_buf *b, const char *p, size_t n);
 void ims_buf_free(ims_buf *b);
+/* 1 when a header line holds CR, LF or NUL (it would split into more lines on the wire) */
+int ims_header_unsafe(const char *s, size_t n);
 
 /* core.c */
 const char *ims_curl_code_name(CURLcode code);

@@ -34,6 +34,12 @@ int ims_buf_add(ims_buf *b, const char *p, size_t n) {
   return 0;
 }
 
+int ims_header_unsafe(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
+}
+
 void ims_buf_free(ims_buf *b) {
   free(b->p);
   b->p = NULL;

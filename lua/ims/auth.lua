@@ -8,13 +8,14 @@ local validate = require "ims.validate"
 
 local M = {}
 
-local TOKEN = { token = { type = "string", required = true } }
-local AKSK = { ak = { type = "string", required = true }, sk = { type = "string", required = true },
-  security_token = "string" }
+-- what goes into a header line is "text": no CR, LF or NUL
+local TOKEN = { token = { type = "text", required = true } }
+local AKSK = { ak = { type = "text", required = true }, sk = { type = "string", required = true },
+  security_token = "text" }
 local PASSWORD = {
   auth_url = { type = "string", required = true }, user = { type = "string", required = true },
   password = { type = "string", required = true }, domain = { type = "string", required = true },
-  project_id = "string", project_name = "string",
+  project_id = "text", project_name = "string",
 }
 -- refresh this long before expires_at (a tenth of the lifetime for short-lived tokens), so a
 -- request never leaves with a dying token
@@ -35,11 +36,11 @@ function M.new(opts, level)
   level = level + 1
   local kind, checked
   if opts.token ~= nil then
-    kind, checked = "token", validate.options("ims.new: auth", opts, TOKEN, level)
+    kind, checked = "token", validate.options("ims.new: auth", opts, TOKEN, level + 1)
   elseif opts.ak ~= nil or opts.sk ~= nil then
-    kind, checked = "aksk", validate.options("ims.new: auth", opts, AKSK, level)
+    kind, checked = "aksk", validate.options("ims.new: auth", opts, AKSK, level + 1)
   elseif opts.auth_url ~= nil or opts.password ~= nil or opts.user ~= nil then
-    kind, checked = "password", validate.options("ims.new: auth", opts, PASSWORD, level)
+    kind, checked = "password", validate.options("ims.new: auth", opts, PASSWORD, level + 1)
     if (checked.project_id == nil) == (checked.project_name == nil) then
       error("ims.new: option 'auth' needs one of 'project_id', 'project_name'", level)
     end
@@ -78,6 +79,8 @@ function Auth:fetch(session, client)
   end
   local doc = json.decode(res.body or "")
   local token = res.headers["x-subject-token"]
+  -- the token goes into every request's headers: a value no header line can carry is refused
+  if token and not token:match("^[\33-\126]+$") then token = nil end
   if not token or type(doc) ~= "table" or type(doc.token) ~= "table" then
     return nil, errors.new { kind = "auth", status = res.status, method = "POST", url = u,
       message = "the token response has no X-Subject-Token or token body" }
@@ -87,7 +90,9 @@ function Auth:fetch(session, client)
   local issued = utc.seconds(doc.token.issued_at) or core.time()
   self.early = math.min(EARLY, math.max(0, self.expires - issued) / 10)
   self.catalog = doc.token.catalog
-  self.token_project = doc.token.project and doc.token.project.id
+  -- from the wire: a project id goes into paths and headers, so only a plain id is learnt
+  local project = type(doc.token.project) == "table" and doc.token.project.id
+  self.token_project = type(project) == "string" and project:match("^[%w_-]+$") and project or nil
   return true
 end
 
@@ -112,7 +117,7 @@ function Auth:catalog_endpoint(interface, region)
       for _, ep in ipairs(svc.endpoints or {}) do
         if ep.interface == (interface or "public") and (region == nil or ep.region == region
             or ep.region_id == region) then
-          return (ep.url:gsub("/+$", ""))
+          if type(ep.url) == "string" then return (ep.url:gsub("/+$", "")) end
         end
       end
     end

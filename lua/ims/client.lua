@@ -25,10 +25,10 @@ Client.__index = Client
 Client.__name = "ims.Client"
 
 local OPTIONS = {
-  endpoint = "string", region = "string", interface = "string", project_id = "string",
+  endpoint = "string", region = "string", interface = "string", project_id = "text",
   auth = "table", headers = "table", timeout = "number", connect_timeout = "number",
   stall_timeout = "number", retry = "any", rate_limit = "number", verify = "boolean",
-  ca_file = "string", proxy = "string", user_agent = "string", log = "function",
+  ca_file = "string", proxy = "string", user_agent = "text", log = "function",
   allow_insecure = "boolean",
 }
 M.OPTIONS = OPTIONS
@@ -85,6 +85,12 @@ function M.new(opts)
   for k, v in pairs(opts.headers or {}) do
     if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
       error("ims.new: option 'headers' must map header names to strings", 2)
+    end
+    if not k:match("^[!#$%%&'*+.^_`|~%w-]+$") then -- an HTTP token: no ':', space, CR, LF, NUL
+      error("ims.new: option 'headers': invalid header name '" .. k:gsub("%c", "?") .. "'", 2)
+    end
+    if tostring(v):find("[\r\n%z]") then
+      error("ims.new: option 'headers': header '" .. k .. "' must not contain CR, LF or NUL", 2)
     end
     headers[k] = tostring(v)
   end
@@ -143,6 +149,10 @@ function Client:project()
   if self.project_id then return self.project_id end
   local ok, err = self:ready()
   if not ok then return nil, err end
+  if not self.project_id then
+    return nil, errors.new { kind = "auth", url = self._auth and self._auth.auth_url,
+      message = "the token names no usable project id" }
+  end
   return self.project_id
 end
 
@@ -341,6 +351,10 @@ function Client:request(spec)
   if not ready then return nil, aerr end
   local method = spec.method or "GET"
   local full = spec.url or self:url(spec.path, spec.query)
+  -- a URL from the wire (a `next` link) may point anywhere: credentials go only to the endpoint
+  if spec.url and not url.same_origin(full, self.endpoint) then
+    return nil, errors.cross_origin(method, full, self.endpoint)
+  end
   local req = { method = method, url = full }
   for _, k in ipairs(CORE_KEYS) do req[k] = spec[k] end
   local content_type = spec.content_type

@@ -27,7 +27,8 @@ local function nonempty(s) return type(s) == "string" and s ~= "" and s or nil e
 -- metatable. Misuse is not reported this way: it raises a string naming the function.
 -- @type Error
 -- @field kind `transport`, `http`, `timeout`, `checksum`, `decode`, `auth` (a 401, or no
--- token), `job_failed`, `file` (a journal file that cannot be written)
+-- token), `job_failed`, `file` (a journal file that cannot be written), `origin` (the server
+-- sent a link to another origin, which is never followed: code `CROSS_ORIGIN`)
 -- @field status HTTP status, when there was a response
 -- @field code `IMG.0027`, `APIGW.0301`, a curl error name (`COULDNT_CONNECT`), the digest name
 -- for `checksum`
@@ -239,6 +240,14 @@ function M.from_response(res, method, u)
     retry_after = retry_after(headers["retry-after"]),
     body = body,
   }
+end
+
+-- A link from the server (a listing's `next`) to another origin than the endpoint's: other
+-- host, other port, or https downgraded to http. Never followed: it would carry credentials.
+function M.cross_origin(method, link, endpoint)
+  return M.new { kind = "origin", code = "CROSS_ORIGIN", method = method, url = link,
+    message = "refusing to follow a link to another origin than " .. tostring(url.origin(endpoint))
+      .. ": " .. tostring(url.redact(link)) }
 end
 
 ---------------------------------------------------------------------------------------------

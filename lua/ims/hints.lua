@@ -27,6 +27,8 @@ local BY_CODE = {
   ["IMG.0128"] = "a full-ECS image cannot be exported: export a system-disk image instead",
   ["IMG.0148"] = "the image is being exported: wait for that job",
   ["IMG.0160"] = "images of 128 GB or more export only with is_quick_export = true",
+  CROSS_ORIGIN = "the server linked to another origin, which could steal credentials: check the "
+    .. "endpoint (a proxy or load balancer rewriting links?)",
   COULDNT_RESOLVE_HOST = "the endpoint's host name does not resolve: check endpoint/region and DNS or proxy",
   COULDNT_CONNECT = "nothing accepted the connection: check the endpoint, its port, and the proxy",
   PEER_FAILED_VERIFICATION = "the server's certificate is not trusted: give ims.new a ca_file "

@@ -134,6 +134,17 @@ function M.origin(u)
   return p.scheme .. "://" .. p.host .. (p.port and (":" .. p.port) or "")
 end
 
+local DEFAULT_PORT = { http = 80, https = 443 }
+
+-- Whether two URLs have the same origin (scheme, host, port; default ports filled in, case
+-- ignored), the test every request passes before it may carry the client's credentials.
+function M.same_origin(a, b)
+  local pa, pb = M.parse(a), M.parse(b)
+  if not (pa and pb) then return false end
+  return pa.scheme == pb.scheme and pa.host:lower() == pb.host:lower()
+    and (pa.port or DEFAULT_PORT[pa.scheme]) == (pb.port or DEFAULT_PORT[pb.scheme])
+end
+
 -- Glance `next`/`first` links are server-absolute paths ("/v2/images?marker=x"); behind a
 -- prefix ("https://h/image") they must be re-rooted under it. Absolute links are used as is.
 function M.resolve(endpoint, ref)

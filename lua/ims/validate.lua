@@ -13,7 +13,7 @@ local mtype, tointeger, concat, sort, format = math.type, math.tointeger, table.
 
 local ARTICLE = { string = "a string", integer = "an integer", number = "a number",
   boolean = "a boolean", table = "a table", ["function"] = "a function", any = "any value",
-  strings = "a list of strings" }
+  strings = "a list of strings", text = "a string without CR, LF or NUL" }
 
 -- A spec is a type string ("string", "string|strings", ...), an enum ({"asc", "desc"}), or a
 -- field spec ({type = <spec>, required = true}).
@@ -79,6 +79,11 @@ local function check_base(base, v)
     for i = 1, n do
       if type(v[i]) ~= "string" then return false, nil, got(v[i]) .. " at index " .. i end
     end
+    return true, v
+  end
+  if base == "text" then -- goes into a header line: CR/LF would start another header
+    if tv ~= "string" then return false end
+    if v:find("[\r\n%z]") then return false, nil, "a string holding CR, LF or NUL" end
     return true, v
   end
   if tv == base then return true, v end

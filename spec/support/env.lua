@@ -196,6 +196,38 @@ function env.netpeer(...)
     .. table.concat(args, " "))
 end
 
+-- spec/support/hostile.py, a misbehaving server with two origins. Returns a table:
+--   h.url, h.other      "http://127.0.0.1:PORT" of the main and the other origin
+--   h:routes{[path] = {response, ...}}   what each path answers (see hostile.py)
+--   h:log()             every request seen: {port, method, target, raw, body_len}
+--   h:reset()           forget routes and log
+--   h:stop()
+function env.hostile()
+  local core = require "ims.core"
+  local json = require "ims.json"
+  local p = assert(io.popen("exec env -u LD_PRELOAD /usr/bin/python3 "
+    .. shell_quote(SUPPORT .. "hostile.py"), "r"))
+  local port, other, pid = (p:read("l") or ""):match("^(%d+) (%d+) (%d+)$")
+  assert(port, "env.hostile: the helper did not start")
+  local s = core.session { stall_timeout = 10 }
+  local h = { url = "http://127.0.0.1:" .. port, other = "http://127.0.0.1:" .. other }
+  local function admin(method, path, body)
+    local res = assert(s:request { method = method, url = h.url .. "/_hostile/" .. path,
+      body = body and json.encode(body), timeout = 10 })
+    assert(res.status == 200, res.body)
+    return json.decode(res.body)
+  end
+  function h.routes(_, t) return admin("PUT", "routes", t) end
+  function h.log() return admin("GET", "log") end
+  function h.reset() return admin("POST", "reset") end
+  function h.stop()
+    s:close()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    p:close()
+  end
+  return h
+end
+
 -- A self-signed certificate for 127.0.0.1 in `dir`: returns the certificate and key paths.
 function env.self_signed(dir)
   local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
