@@ -81,7 +81,7 @@ fuzz:
 	scripts/deps fuzz
 	@mkdir -p $(BUILD)/fuzz
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$t fuzz/$$t.c src/sign.c src/transfer.c src/digest.c src/hasher.c \
+	  clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/$$t fuzz/$$t.c $(SRC) \
 	    -llua5.4 $(CURL_LIBS) $(SSL_LIBS) -lm -pthread || exit 1; \
 	  mkdir -p fuzz/corpus/$$t; \
 	  echo "== $$t ($(FUZZ_SECONDS) s)"; \

@@ -19,8 +19,8 @@ build = {
   type = "builtin",
   modules = {
     ["ims.core"] = {
-      sources = { "src/core.c", "src/session.c", "src/transfer.c", "src/digest.c",
-        "src/hasher.c", "src/sign.c", "src/poll.c" },
+      sources = { "src/core.c", "src/engine.c", "src/request.c", "src/headers.c",
+        "src/result.c", "src/transfer.c", "src/digest.c", "src/hasher.c", "src/sign.c" },
       libraries = { "curl", "crypto", "m", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
@@ -29,6 +29,8 @@ build = {
     ["ims"] = "lua/ims/init.lua",
     ["ims.client"] = "lua/ims/client.lua",
     ["ims.auth"] = "lua/ims/auth.lua",
+    ["ims.engine"] = "lua/ims/engine.lua",
+    ["ims.policy"] = "lua/ims/policy.lua",
     ["ims.jobs"] = "lua/ims/jobs.lua",
     ["ims.cloudimages"] = "lua/ims/cloudimages.lua",
     ["ims.images"] = "lua/ims/images.lua",

@@ -83,7 +83,8 @@ describe("reference docs", function()
       f:close()
     end
     local core = read(dir .. "/doc/modules/ims.core.html")
-    assert.matches("Session:poll", core, 1, true)
+    assert.matches("Session:submit", core, 1, true)
+    assert.matches("Transfer:result", core, 1, true)
     assert.matches("file_digests", core, 1, true)
   end)
 
@@ -100,7 +101,8 @@ describe("reference docs", function()
       "CloudImages:each", "Jobs:get", "Jobs:wrap", "Jobs:wait_all", "Job:wait", "Job:refresh",
       "Job:image", "Error:__tostring", "ims.core.session", "ims.core.version",
       "ims.core.digest", "ims.core.file_digests", "ims.core.sleep", "ims.core.now",
-      "ims.core.time", "ims.core.isatty", "ims.core.sign", "Session:request", "Session:poll",
+      "ims.core.time", "ims.core.isatty", "ims.core.sign", "Session:request", "Session:submit",
+      "Session:wait", "Transfer:result", "Transfer:cancel", "Client:map",
       "Session:close" } do
       assert.matches("\n" .. name:gsub("%p", "%%%0") .. " +public ", "\n" .. out, 1,
         name .. " is not listed as public")

@@ -26,7 +26,7 @@ local res, err = s:request { url = "http://127.0.0.1:9292/versions" }
 #include <lauxlib.h>
 
 #include "ims_core.h"
-#include "session.h"
+#include "engine.h"
 #include "sign.h"
 
 #define IMS_CORE_VERSION "0.1.0"

@@ -229,35 +229,170 @@ int ims_sign(const char *ak, const char *sk, size_t sk_len, const char *method, 
   return 0;
 }
 
-/* ---- core.sign(req) ---------------------------------------------------------------------- */
+/* ---- the signer every signed request goes through ---------------------------------------- */
 
-#define SIGN_FN "ims.sign"
 #define SCRATCH_MT "ims.SignScratch"
+#define MAX_SIGNED 128
 
 /* Scratch buffers owned by a userdata, so a raise (an allocation failure while pushing the
  * results) cannot leak them: __gc frees what is left. */
-typedef struct scratch {
-  ims_buf canon, sts, auth;
-} scratch;
-
 static int scratch_gc(lua_State *L) {
-  scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
-  ims_buf_free(&s->canon);
-  ims_buf_free(&s->sts);
-  ims_buf_free(&s->auth);
+  ims_buf *b = luaL_checkudata(L, 1, SCRATCH_MT);
+  for (int i = 0; i < 3; i++) ims_buf_free(&b[i]);
   return 0;
 }
 
-static scratch *new_scratch(lua_State *L) {
-  scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
-  memset(s, 0, sizeof *s);
+ims_buf *ims_sign_scratch(lua_State *L) {
+  ims_buf *b = lua_newuserdatauv(L, 3 * sizeof *b, 0);
+  memset(b, 0, 3 * sizeof *b);
   if (luaL_newmetatable(L, SCRATCH_MT)) {
     lua_pushcfunction(L, scratch_gc);
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
-  return s;
+  return b;
 }
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int json_type(const char *ct) {
+  return strncasecmp(ct, "application/json", 16) == 0 || strncasecmp(ct, "application/bson", 16) == 0;
+}
+
+/* Adds the lower-case names to sign to the list table at `names` (override, or the default:
+ * every header of the set whose name has no '_'; removals are not sent, so not signed). */
+static void signed_names(lua_State *L, int set, int names, int override, const char *fn) {
+  if (override && lua_type(L, override) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, override);
+    while (*s) {
+      size_t len = strcspn(s, ";");
+      lua_pushlstring(L, s, len);
+      lua_rawseti(L, names, (lua_Integer)lua_rawlen(L, names) + 1);
+      s += len + (s[len] == ';');
+    }
+  } else if (override && lua_type(L, override) == LUA_TTABLE) {
+    lua_Integer cnt = luaL_len(L, override);
+    for (lua_Integer i = 1; i <= cnt; i++) {
+      if (lua_geti(L, override, i) != LUA_TSTRING) luaL_error(L, "%s: field 'signed_headers' must list names", fn);
+      lua_rawseti(L, names, (lua_Integer)lua_rawlen(L, names) + 1);
+    }
+  } else if (override) {
+    luaL_error(L, "%s: field 'signed_headers' must be a string or a list (got %s)", fn,
+               luaL_typename(L, override));
+  } else {
+    lua_pushnil(L);
+    while (lua_next(L, set)) {
+      const char *line = lua_tostring(L, -1);
+      size_t kl = strcspn(line, ":;");
+      int removal = line[kl] == ':' && line[kl + 1] == '\0';
+      lua_pop(L, 1);
+      if (!removal && !strchr(lua_tostring(L, -1), '_')) {
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, names, (lua_Integer)lua_rawlen(L, names) + 1);
+      }
+    }
+  }
+}
+
+void ims_sign_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *bufs, const char *fn) {
+  set = lua_absindex(L, set);
+  int top = lua_gettop(L);
+  const char *netloc, *path, *query;
+  size_t netloc_len, path_len, query_len;
+  if (ims_split_url(in->url, &netloc, &netloc_len, &path, &path_len, &query, &query_len))
+    luaL_error(L, "%s: signing needs an absolute http(s) URL", fn);
+  lua_pushlstring(L, netloc, netloc_len);
+  ims_headers_put(L, set, "Host", lua_tostring(L, -1), 0);
+  lua_pop(L, 1);
+  char now[17];
+  const char *date = in->date;
+  if (!date && !ims_headers_value(L, set, "x-sdk-date")) {
+    time_t tt = time(NULL);
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(now, sizeof now, "%Y%m%dT%H%M%SZ", &tm);
+    date = now;
+  }
+  if (date) ims_headers_put(L, set, "X-Sdk-Date", date, 1); /* a retried request re-signs */
+  /* a streamed or non-JSON body (an image file) is not hashed: python-v3's UNSIGNED-PAYLOAD */
+  const char *ct = ims_headers_value(L, set, "content-type");
+  if (in->streamed || (in->body_len > 0 && ct && !json_type(ct)))
+    ims_headers_put(L, set, "X-Sdk-Content-Sha256", "UNSIGNED-PAYLOAD", 0);
+
+  lua_newtable(L); /* names to sign, lower case */
+  int names = lua_gettop(L);
+  signed_names(L, set, names, in->signed_idx, fn);
+  lua_Integer total = (lua_Integer)lua_rawlen(L, names);
+  if (total > MAX_SIGNED) luaL_error(L, "%s: too many headers to sign", fn);
+  const char *list[MAX_SIGNED];
+  for (lua_Integer i = 1; i <= total; i++) {
+    lua_rawgeti(L, names, i);
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    luaL_Buffer lb;
+    char *p = luaL_buffinitsize(L, &lb, n);
+    for (size_t k = 0; k < n; k++) p[k] = (char)tolower((unsigned char)s[k]);
+    luaL_pushresultsize(&lb, n);
+    lua_rawseti(L, names, i);
+    lua_pop(L, 1);
+    lua_rawgeti(L, names, i);
+    list[i - 1] = lua_tostring(L, -1); /* the table keeps it alive */
+    lua_pop(L, 1);
+  }
+  qsort(list, (size_t)total, sizeof list[0], cmp_str);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (lua_Integer i = 0; i < total; i++) {
+    if (i && strcmp(list[i], list[i - 1]) == 0) continue;
+    if (i) luaL_addchar(&b, ';');
+    luaL_addstring(&b, list[i]);
+  }
+  luaL_pushresult(&b);
+  int joined = lua_gettop(L);
+
+  char hash[65];
+  const char *given = ims_headers_value(L, set, "x-sdk-content-sha256");
+  if (given && (in->body_len > 0 || in->streamed)) {
+    lua_pushstring(L, given);
+  } else {
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)(in->body ? in->body : ""), in->body_len, md);
+    to_hex(md, sizeof md, hash);
+    lua_pushstring(L, hash);
+  }
+  int payload = lua_gettop(L);
+
+  /* the header array: strings anchored in the set */
+  ims_hdr hdrs[MAX_SIGNED];
+  int nh = 0;
+  lua_pushnil(L);
+  while (lua_next(L, set)) {
+    const char *line = lua_tostring(L, -1);
+    size_t kl = strcspn(line, ":;");
+    lua_pop(L, 1);
+    if (line[kl] == ':' && line[kl + 1] == '\0') continue;
+    if (nh == MAX_SIGNED) luaL_error(L, "%s: too many headers to sign", fn);
+    hdrs[nh].name = lua_tostring(L, -1);
+    hdrs[nh].value = line[kl] == ':' ? line + kl + 2 : "";
+    nh++;
+  }
+  char err[160];
+  for (int i = 0; i < 3; i++) bufs[i].len = 0;
+  if (ims_sign(in->ak, in->sk, in->sk_len, in->method, in->url, hdrs, nh, lua_tostring(L, joined),
+               lua_tostring(L, payload), &bufs[0], &bufs[1], &bufs[2], err, sizeof err))
+    luaL_error(L, "%s: %s", fn, err);
+  lua_pushlstring(L, bufs[2].p, bufs[2].len);
+  ims_headers_put(L, set, "Authorization", lua_tostring(L, -1), 1);
+  lua_pushvalue(L, joined); /* leaves the signed names on the stack, for ims.sign */
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+}
+
+/* ---- core.sign(req) ---------------------------------------------------------------------- */
+
+#define SIGN_FN "ims.sign"
 
 static const char *const SIGN_KEYS[] = {"ak", "sk", "method", "url", "headers", "body", "date",
                                         "signed_headers", NULL};
@@ -276,50 +411,31 @@ static const char *req_string(lua_State *L, const char *k, int required, size_t 
   return s;
 }
 
-/* Finds a header of the table at idx by lower-case name; pushes its value or nil. */
-static int get_header(lua_State *L, int idx, const char *lname) {
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    if (lua_type(L, -2) == LUA_TSTRING && strcasecmp(lua_tostring(L, -2), lname) == 0) {
-      lua_remove(L, -2);
-      return 1;
-    }
-    lua_pop(L, 1);
-  }
-  lua_pushnil(L);
-  return 0;
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /***
-Signs a request with AK/SK (`SDK-HMAC-SHA256`, Huawei API Gateway signing); this is `ims.sign`.
-Every header in `headers` whose name has no `_` is signed, plus `Host` (added from the URL when
-absent) and `X-Sdk-Date` (the current UTC time when absent); a non-empty body whose
-`Content-Type` is set and not JSON gets `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` (signed)
-instead of a body hash.
+Signs a request with AK/SK (`SDK-HMAC-SHA256`, Huawei API Gateway signing); this is `ims.sign`,
+and the same signer every signed request of a session goes through. Every header in `headers`
+whose name has no `_` is signed, plus `Host` (added from the URL when absent) and `X-Sdk-Date`
+(the current UTC time when absent); a non-empty body whose `Content-Type` is set and not JSON
+gets `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` (signed) instead of a body hash.
 @function sign
-@tparam table req the request: `ak`, `sk`, `method`, `url` (required), `headers` (table),
-`body` (string), `date` (`"YYYYMMDDTHHMMSSZ"`), `signed_headers` (`"a;b"` or `{"a", "b"}`:
-replaces the list of signed headers)
+@tparam table req the request: `ak`, `sk`, `method`, `url` (required), `headers` (table; one
+name given twice in different case raises), `body` (string), `date` (`"YYYYMMDDTHHMMSSZ"`),
+`signed_headers` (`"a;b"` or `{"a", "b"}`: replaces the list of signed headers)
 @treturn table `authorization`, `headers` (every header to send, `Authorization` included),
 `canonical_request`, `string_to_sign`, `signed_headers`, `url` (the URL with its query in
 canonical order, as the reference signer sends it)
 @raise on misuse: an unknown key, a missing `ak`/`sk`/`method`/`url`, a URL that is not absolute
-http(s), a lower-case method, headers that are not strings; nothing is sent, so there is no
-`nil, err` form
+http(s), a lower-case method, headers that are not strings, a header named twice, CR/LF/NUL in a
+header; nothing is sent, so there is no `nil, err` form
 @usage
 local r = core.sign { ak = ak, sk = sk, method = "GET", url = "https://ims.example/v2/cloudimages",
   date = "20260101T000000Z" }
 print(r.authorization)
 */
 int ims_l_sign(lua_State *L) {
-  size_t sk_len, body_len = 0, n;
+  size_t n;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  /* keys */
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     lua_pop(L, 1);
@@ -328,183 +444,57 @@ int ims_l_sign(lua_State *L) {
       for (int i = 0; SIGN_KEYS[i] && !known; i++) known = strcmp(SIGN_KEYS[i], lua_tostring(L, -1)) == 0;
     if (!known) luaL_error(L, SIGN_FN ": unknown option '%s'", luaL_tolstring(L, -1, NULL));
   }
-  const char *ak = req_string(L, "ak", 1, &n);
-  const char *sk = req_string(L, "sk", 1, &sk_len);
-  const char *method = req_string(L, "method", 1, &n);
-  const char *url = req_string(L, "url", 1, &n);
-  const char *body = req_string(L, "body", 0, &body_len);
-  const char *date = req_string(L, "date", 0, &n);
+  ims_sign_in in = {0};
+  in.ak = req_string(L, "ak", 1, &n);
+  in.sk = req_string(L, "sk", 1, &in.sk_len);
+  in.method = req_string(L, "method", 1, &n);
+  in.url = req_string(L, "url", 1, &n);
+  in.body = req_string(L, "body", 0, &in.body_len);
+  in.date = req_string(L, "date", 0, &n);
   const char *netloc, *path, *query;
   size_t netloc_len, path_len, query_len;
-  if (ims_split_url(url, &netloc, &netloc_len, &path, &path_len, &query, &query_len))
+  if (ims_split_url(in.url, &netloc, &netloc_len, &path, &path_len, &query, &query_len))
     luaL_error(L, SIGN_FN ": field 'url' must be an absolute http(s) URL");
-  for (const char *c = method; *c; c++)
+  for (const char *c = in.method; *c; c++)
     if (!isupper((unsigned char)*c)) luaL_error(L, SIGN_FN ": field 'method' must be upper case");
 
-  /* 2: the headers to send (a copy, plus what the signer adds) */
-  lua_newtable(L);
-  int t = lua_getfield(L, 1, "headers");
+  lua_newtable(L); /* 2: the header set */
+  int t = lua_getfield(L, 1, "headers"); /* 3 */
   if (t == LUA_TTABLE) {
     lua_pushnil(L);
     while (lua_next(L, 3)) {
       if (lua_type(L, -2) != LUA_TSTRING || (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
         luaL_error(L, SIGN_FN ": field 'headers' must map names to strings");
-      lua_pushvalue(L, -2);
-      lua_pushstring(L, lua_tostring(L, -2));
-      lua_settable(L, 2);
       lua_pop(L, 1);
     }
+    ims_headers_merge(L, 2, 3, SIGN_FN, "headers");
   } else if (t != LUA_TNIL) {
     luaL_error(L, SIGN_FN ": field 'headers' must be a table (got %s)", luaL_typename(L, -1));
   }
-  lua_pop(L, 1);
-  if (!get_header(L, 2, "host")) {
-    lua_pushlstring(L, netloc, netloc_len);
-    lua_setfield(L, 2, "Host");
-  }
-  lua_pop(L, 1);
-  if (!get_header(L, 2, "x-sdk-date")) {
-    char now[17];
-    if (!date) {
-      time_t tt = time(NULL);
-      struct tm tm;
-      gmtime_r(&tt, &tm);
-      strftime(now, sizeof now, "%Y%m%dT%H%M%SZ", &tm);
-      date = now;
-    }
-    lua_pushstring(L, date);
-    lua_setfield(L, 2, "X-Sdk-Date");
-  }
-  lua_pop(L, 1);
-  /* a non-JSON body (an image file) is not hashed: python-v3's UNSIGNED-PAYLOAD rule */
-  if (body_len > 0) {
-    int has = get_header(L, 2, "x-sdk-content-sha256");
-    lua_pop(L, 1);
-    get_header(L, 2, "content-type");
-    const char *ct = lua_tostring(L, -1);
-    if (!has && ct && strncasecmp(ct, "application/json", 16) != 0 &&
-        strncasecmp(ct, "application/bson", 16) != 0) {
-      lua_pushliteral(L, "UNSIGNED-PAYLOAD");
-      lua_setfield(L, 2, "X-Sdk-Content-Sha256");
-    }
-    lua_pop(L, 1);
-  }
-
-  /* 3: the signed names, lower case, sorted, ';'-joined */
-  luaL_Buffer names;
-  int nnames = 0;
-  const char *list[64];
-  lua_newtable(L); /* 3: lower-case names kept alive */
-  t = lua_getfield(L, 1, "signed_headers");
-  if (t == LUA_TSTRING) { /* "a;b" -> a list */
-    const char *s = lua_tostring(L, -1);
-    lua_newtable(L);
-    for (int i = 1; *s; i++) {
-      size_t len = strcspn(s, ";");
-      lua_pushlstring(L, s, len);
-      lua_rawseti(L, -2, i);
-      s += len + (s[len] == ';');
-    }
-    lua_remove(L, -2);
-    t = LUA_TTABLE;
-  }
-  if (t == LUA_TTABLE) {
-    lua_Integer cnt = luaL_len(L, -1);
-    for (lua_Integer i = 1; i <= cnt; i++) {
-      if (lua_geti(L, -1, i) != LUA_TSTRING) luaL_error(L, SIGN_FN ": field 'signed_headers' must list names");
-      lua_rawseti(L, 3, (lua_Integer)lua_rawlen(L, 3) + 1);
-    }
-  } else if (t == LUA_TNIL) { /* default: every header whose name has no '_' */
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-      lua_pop(L, 1);
-      if (!strchr(lua_tostring(L, -1), '_')) {
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, 3, (lua_Integer)lua_rawlen(L, 3) + 1);
-      }
-    }
-  } else {
-    luaL_error(L, SIGN_FN ": field 'signed_headers' must be a string or a list (got %s)", luaL_typename(L, -1));
-  }
-  lua_pop(L, 1);
-  /* lower-case every name in table 3, then sort and de-duplicate */
-  lua_Integer total = (lua_Integer)lua_rawlen(L, 3);
-  if (total > 64) luaL_error(L, SIGN_FN ": too many signed headers");
-  for (lua_Integer i = 1; i <= total; i++) {
-    lua_rawgeti(L, 3, i);
-    luaL_Buffer lb;
-    const char *s = lua_tolstring(L, -1, &n);
-    char *p = luaL_buffinitsize(L, &lb, n);
-    for (size_t k = 0; k < n; k++) p[k] = (char)tolower((unsigned char)s[k]);
-    luaL_pushresultsize(&lb, n);
-    lua_rawseti(L, 3, i);
-    lua_pop(L, 1);
-  }
-  for (lua_Integer i = 1; i <= total; i++) {
-    lua_rawgeti(L, 3, i);
-    list[nnames++] = lua_tostring(L, -1);
-    lua_pop(L, 1); /* the table keeps it alive */
-  }
-  qsort(list, (size_t)nnames, sizeof list[0], cmp_str);
-  luaL_buffinit(L, &names);
-  for (int i = 0; i < nnames; i++) {
-    if (i && strcmp(list[i], list[i - 1]) == 0) continue;
-    if (names.n) luaL_addchar(&names, ';');
-    luaL_addstring(&names, list[i]);
-  }
-  luaL_pushresult(&names); /* 4 */
-
-  /* 5: payload hash */
-  if (body_len == 0) {
-    lua_pushliteral(L, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  } else if (get_header(L, 2, "x-sdk-content-sha256")) {
-  } else {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    char hex[2 * SHA256_DIGEST_LENGTH + 1];
-    lua_pop(L, 1);
-    SHA256((const unsigned char *)body, body_len, md);
-    to_hex(md, sizeof md, hex);
-    lua_pushstring(L, hex);
-  }
-
-  /* the header array for ims_sign: strings all anchored in table 2 */
-  ims_hdr hdrs[80];
-  int nh = 0;
-  lua_pushnil(L);
-  while (lua_next(L, 2)) {
-    if (nh == 80) luaL_error(L, SIGN_FN ": too many headers");
-    hdrs[nh].name = lua_tostring(L, -2);
-    hdrs[nh].value = lua_tostring(L, -1);
-    nh++;
-    lua_pop(L, 1);
-  }
-  scratch *sc = new_scratch(L); /* 6 */
-  char err[160];
-  if (ims_sign(ak, sk, sk_len, method, url, hdrs, nh, lua_tostring(L, 4), lua_tostring(L, 5),
-               &sc->canon, &sc->sts, &sc->auth, err, sizeof err))
-    return luaL_error(L, SIGN_FN ": %s", err);
+  lua_getfield(L, 1, "signed_headers"); /* 4 */
+  in.signed_idx = lua_isnil(L, 4) ? 0 : 4;
+  ims_buf *sc = ims_sign_scratch(L); /* 5 */
+  ims_sign_set(L, 2, &in, sc, SIGN_FN); /* 6: the signed names */
 
   lua_createtable(L, 0, 6);
-  lua_pushlstring(L, sc->auth.p, sc->auth.len);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, 2, "Authorization");
+  lua_pushlstring(L, sc[2].p, sc[2].len);
   lua_setfield(L, -2, "authorization");
-  lua_pushvalue(L, 2);
+  ims_headers_push_plain(L, 2);
   lua_setfield(L, -2, "headers");
-  lua_pushlstring(L, sc->canon.p, sc->canon.len);
+  lua_pushlstring(L, sc[0].p, sc[0].len);
   lua_setfield(L, -2, "canonical_request");
-  lua_pushlstring(L, sc->sts.p, sc->sts.len);
+  lua_pushlstring(L, sc[1].p, sc[1].len);
   lua_setfield(L, -2, "string_to_sign");
-  lua_pushvalue(L, 4);
+  lua_pushvalue(L, 6);
   lua_setfield(L, -2, "signed_headers");
   /* the URL as python-v3 sends it: the query in canonical form */
   luaL_Buffer u;
   luaL_buffinit(L, &u);
-  luaL_addlstring(&u, url, (size_t)(path + path_len - url));
-  sc->sts.len = 0; /* reused: owned by the scratch userdata */
-  if (ims_canon_query(&sc->sts, query, query_len) == 0 && sc->sts.len) {
+  luaL_addlstring(&u, in.url, (size_t)(path + path_len - in.url));
+  sc[1].len = 0; /* reused: owned by the scratch userdata */
+  if (ims_canon_query(&sc[1], query, query_len) == 0 && sc[1].len) {
     luaL_addchar(&u, '?');
-    luaL_addlstring(&u, sc->sts.p, sc->sts.len);
+    luaL_addlstring(&u, sc[1].p, sc[1].len);
   }
   luaL_pushresult(&u);
   lua_setfield(L, -2, "url");

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "session.h"
+#include "engine.h"
 
 typedef struct ims_hdr {
   const char *name, *value; /* value untrimmed, as it will be sent */
@@ -29,6 +29,27 @@ int ims_split_url(const char *url, const char **netloc, size_t *netloc_len, cons
 int ims_sign(const char *ak, const char *sk, size_t sk_len, const char *method, const char *url,
              const ims_hdr *hdrs, int nhdrs, const char *signed_names, const char *payload_hash,
              ims_buf *canon, ims_buf *sts, ims_buf *auth, char *err, size_t errlen);
+
+/* What to sign a header set for. */
+typedef struct ims_sign_in {
+  const char *ak, *sk;
+  size_t sk_len;
+  const char *method, *url;
+  const char *body;  /* a string body (hashed unless UNSIGNED-PAYLOAD applies) */
+  size_t body_len;
+  int streamed;      /* a file or reader body: UNSIGNED-PAYLOAD */
+  const char *date;  /* X-Sdk-Date to set (replacing); NULL: keep the set's, else now */
+  int signed_idx;    /* stack index of a signed_headers override; 0: the default policy */
+} ims_sign_in;
+
+/* The one signer (ims.sign, every signed request): one rule set. Adds Host (when absent),
+ * X-Sdk-Date and, for a streamed or non-JSON body, X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD to
+ * the header set at `set` (see engine.h), signs it and sets Authorization. bufs[3] receive
+ * the canonical request, the string to sign and the Authorization value (ims_sign_scratch).
+ * Pushes the ';'-joined signed names. Raises "fn: ..." on misuse. */
+void ims_sign_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *bufs, const char *fn);
+/* Pushes a userdata holding 3 buffers freed by __gc. */
+ims_buf *ims_sign_scratch(lua_State *L);
 
 /* luaopen helper: core.sign */
 int ims_l_sign(lua_State *L);

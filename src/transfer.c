@@ -1,17 +1,17 @@
-/* libcurl callbacks of one request: bodies in, bodies out, headers, progress.
+/* libcurl callbacks of one transfer: bodies in, bodies out, headers, progress.
  *
- * Every call into Lua from here goes through lua_pcall on a small C trampoline, so nothing
- * that can raise (string creation, the user's function) runs outside a protected call and
- * no Lua error ever unwinds through libcurl. A raised error is parked in t->err_slot and the
- * transfer is aborted; ims.Session:request re-raises it once libcurl has returned. */
-#include "session.h"
+ * Every call into Lua from here goes through lua_pcall on a small C trampoline, on the thread
+ * running the engine (ims_session.L), so nothing that can raise runs outside a protected call
+ * and no Lua error ever unwinds through libcurl. A raised error is parked in the transfer's
+ * uservalue ("err") and the transfer is aborted; the engine hands it back once libcurl has
+ * returned. */
+#include "engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,18 +34,13 @@ int ims_buf_add(ims_buf *b, const char *p, size_t n) {
   return 0;
 }
 
-int ims_header_unsafe(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
-  return 0;
-}
-
 void ims_buf_free(ims_buf *b) {
   free(b->p);
   b->p = NULL;
   b->len = b->cap = 0;
 }
 
+/* Files, header list and digest contexts: what a transfer holds only while it runs. */
 void ims_transfer_release(ims_transfer *t) {
   if (t->in) fclose(t->in);
   t->in = NULL;
@@ -55,22 +50,54 @@ void ims_transfer_release(ims_transfer *t) {
   t->slist = NULL;
   ims_digests_free(&t->up);
   ims_digests_free(&t->down);
-  /* keep small buffers for the next request, give big ones back */
-  if (t->resp.cap > (1u << 20)) ims_buf_free(&t->resp);
-  t->resp.len = t->headers.len = t->reason.len = 0;
 }
 
-static int stop(ims_transfer *t, const char *code, const char *msg) {
+/* Everything, buffers included (the transfer is collected or the session closed). */
+void ims_transfer_free(ims_transfer *t) {
+  ims_transfer_release(t);
+  ims_buf_free(&t->resp);
+  ims_buf_free(&t->headers);
+  ims_buf_free(&t->reason);
+  free(t->sink_path);
+  free(t->effective_url);
+  free(t->primary_ip);
+  t->sink_path = t->effective_url = t->primary_ip = NULL;
+}
+
+int ims_transfer_stop(ims_transfer *t, const char *code, const char *msg) {
   t->abort_code = code;
   snprintf(t->abort_msg, sizeof t->abort_msg, "%s", msg);
   return -1;
 }
+#define stop ims_transfer_stop
+
+/* ---- calling Lua ---------------------------------------------------------------------------- */
+
+/* Pushes field k of the transfer's uservalue table (the transfer is anchored while active). */
+static int push_value(lua_State *L, ims_transfer *t, const char *k) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
+  lua_getiuservalue(L, -1, 1);
+  lua_remove(L, -2);
+  int tp = lua_getfield(L, -1, k);
+  lua_remove(L, -2);
+  return tp;
+}
+
+/* Stores the value on top of the stack as field k of the uservalue table (pops it). */
+static void set_value(lua_State *L, ims_transfer *t, const char *k) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
+  lua_getiuservalue(L, -1, 1);
+  lua_insert(L, -3);
+  lua_pop(L, 1);
+  lua_setfield(L, -2, k);
+  lua_pop(L, 1);
+}
 
 /* After a lua_pcall of a callback that returned (ok, msg): park errors, honour nil/false, msg. */
 static int callback_result(ims_transfer *t, int status, const char *what) {
-  lua_State *L = t->L;
+  lua_State *L = t->s->L;
   if (status != LUA_OK) {
-    lua_replace(L, t->err_slot);
+    set_value(L, t, "err");
     t->raised = 1;
     t->abort_code = "ABORTED_BY_CALLBACK";
     return -1;
@@ -98,29 +125,32 @@ static int call_with_chunk(lua_State *L) {
   return 2;
 }
 
-/* (fn) -> fn() (two results) */
+/* (fn, args...) -> fn(args...) (two results) */
 static int call_plain(lua_State *L) {
   lua_call(L, lua_gettop(L) - 1, 2);
   return 2;
 }
 
-static int pcall_ready(ims_transfer *t) {
-  return lua_checkstack(t->L, 8) ? 0 : stop(t, "OUT_OF_MEMORY", "Lua stack overflow");
+/* Pushes the trampoline and the callback `k`; -1 when the stack cannot grow. */
+static int prepare_call(ims_transfer *t, lua_CFunction tramp, const char *k) {
+  lua_State *L = t->s->L;
+  if (!lua_checkstack(L, 10)) return stop(t, "OUT_OF_MEMORY", "Lua stack overflow");
+  lua_pushcfunction(L, tramp);
+  push_value(L, t, k);
+  return 0;
 }
 
 /* ---- request body ------------------------------------------------------------------------- */
 
 static int next_chunk(ims_transfer *t) {
-  lua_State *L = t->L;
-  if (pcall_ready(t)) return -1;
-  lua_pushcfunction(L, call_plain);
-  lua_pushvalue(L, t->reader_idx);
+  lua_State *L = t->s->L;
+  if (prepare_call(t, call_plain, "reader")) return -1;
   int st = lua_pcall(L, 1, 2, 0);
   if (st == LUA_OK && lua_type(L, -2) == LUA_TSTRING) {
     lua_pop(L, 1);
-    lua_replace(L, t->chunk_slot); /* pin it while libcurl copies it out */
-    t->chunk = lua_tolstring(L, t->chunk_slot, &t->chunk_len);
+    t->chunk = lua_tolstring(L, -1, &t->chunk_len);
     t->chunk_pos = 0;
+    set_value(L, t, "chunk"); /* pinned while libcurl copies it out */
     return 0;
   }
   if (st == LUA_OK && lua_isnil(L, -2) && lua_isnil(L, -1)) { /* end of body */
@@ -144,7 +174,7 @@ size_t ims_cb_read(char *buf, size_t size, size_t nitems, void *ud) {
       stop(t, "FILE", "cannot read body_file");
       return CURL_READFUNC_ABORT;
     }
-  } else if (t->reader_idx) {
+  } else if (t->has_reader) {
     while (t->chunk_pos >= t->chunk_len && !t->reader_done)
       if (next_chunk(t)) return CURL_READFUNC_ABORT;
     if (!t->reader_done) {
@@ -180,17 +210,15 @@ int ims_cb_seek(void *ud, curl_off_t offset, int origin) {
 /* Servers that write a response's headers and body separately (Glance's eventlet) meet the
  * Nagle algorithm: the body waits for our ACK of the headers, which a kept-alive connection
  * delays ~40 ms. Asking for an immediate ACK when headers arrive removes that stall
- * (listing 1000 images: 0.54 s -> ~0.3 s in bench/). */
-int ims_cb_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose) {
-  if (purpose == CURLSOCKTYPE_IPCXN) *(curl_socket_t *)ud = fd;
-  return CURL_SOCKOPT_OK;
-}
-
+ * (listing 1000 images: 0.54 s -> ~0.3 s in bench/). The socket is found by the connection's
+ * local port, which libcurl reports for reused connections too. */
 static void quickack(ims_transfer *t) {
 #ifdef TCP_QUICKACK
+  long port = -1;
+  if (!t->s || !t->easy || curl_easy_getinfo(t->easy, CURLINFO_LOCAL_PORT, &port) != CURLE_OK) return;
+  curl_socket_t fd = ims_session_socket(t->s, port);
   int one = 1;
-  if (t->sock && *t->sock != CURL_SOCKET_BAD)
-    (void)setsockopt(*t->sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+  if (fd != CURL_SOCKET_BAD) (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
 #else
   (void)t;
 #endif
@@ -199,10 +227,10 @@ static void quickack(ims_transfer *t) {
 size_t ims_cb_header(char *data, size_t size, size_t nitems, void *ud) {
   ims_transfer *t = ud;
   size_t n = size * nitems, end = n;
-  quickack(t);
   while (end > 0 && (data[end - 1] == '\r' || data[end - 1] == '\n')) end--;
   if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) { /* a new block: 1xx blocks are replaced */
     size_t i = 5;
+    quickack(t);
     t->headers.len = t->reason.len = 0;
     t->status = 0;
     while (i < end && data[i] != ' ') i++;
@@ -214,7 +242,13 @@ size_t ims_cb_header(char *data, size_t size, size_t nitems, void *ud) {
     if (ims_buf_add(&t->reason, data + i, end - i)) return stop(t, "OUT_OF_MEMORY", "out of memory"), 0;
     return n;
   }
-  if (end == 0) return n;
+  if (end == 0) { /* the blank line ending the block */
+    quickack(t);
+    return n;
+  }
+  /* a header block is small; one that is not is an attack on our memory */
+  if (t->headers.len + end > (size_t)1 << 20)
+    return stop(t, "HEADERS_TOO_LARGE", "response headers exceed 1 MiB"), 0;
   if (ims_buf_add(&t->headers, data, end) || ims_buf_add(&t->headers, "\n", 1))
     return stop(t, "OUT_OF_MEMORY", "out of memory"), 0;
   return n;
@@ -277,10 +311,19 @@ int ims_open_sink(ims_transfer *t) {
 size_t ims_cb_write(char *data, size_t size, size_t nmemb, void *ud) {
   ims_transfer *t = ud;
   size_t n = size * nmemb;
-  int streaming = t->sink_idx || t->sink_path;
+  int streaming = t->has_sink || t->sink_path;
   if (!streaming || !is_2xx(t->status)) {
-    size_t keep = n;
-    if (streaming && t->resp.len + keep > t->max_error_body)
+    if (!streaming) { /* a memory body: bounded, whatever the server sends */
+      if (t->resp.len + n > t->max_body) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "response body exceeds max_body (%zu bytes)", t->max_body);
+        return stop(t, "BODY_TOO_LARGE", msg), 0;
+      }
+      if (ims_buf_add(&t->resp, data, n)) return stop(t, "OUT_OF_MEMORY", "out of memory"), 0;
+      return n;
+    }
+    size_t keep = n; /* an error body beside a sink: its start is enough to explain it */
+    if (t->resp.len + keep > t->max_error_body)
       keep = t->resp.len < t->max_error_body ? t->max_error_body - t->resp.len : 0;
     if (keep && ims_buf_add(&t->resp, data, keep)) return stop(t, "OUT_OF_MEMORY", "out of memory"), 0;
     return n;
@@ -302,34 +345,25 @@ size_t ims_cb_write(char *data, size_t size, size_t nmemb, void *ud) {
     }
     return n;
   }
-  if (pcall_ready(t)) return 0;
-  lua_pushcfunction(t->L, call_with_chunk);
-  lua_pushvalue(t->L, t->sink_idx);
-  lua_pushlightuserdata(t->L, data);
-  lua_pushinteger(t->L, (lua_Integer)n);
-  return callback_result(t, lua_pcall(t->L, 3, 2, 0), "sink") ? 0 : n;
+  lua_State *L = t->s->L;
+  if (prepare_call(t, call_with_chunk, "sink")) return 0;
+  lua_pushlightuserdata(L, data);
+  lua_pushinteger(L, (lua_Integer)n);
+  return callback_result(t, lua_pcall(L, 3, 2, 0), "sink") ? 0 : n;
 }
 
 /* ---- progress ----------------------------------------------------------------------------- */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Calls progress(dl_now, dl_total, ul_now, ul_total); final = once, with the end counts. */
 int ims_progress_call(ims_transfer *t, int final) {
-  lua_State *L = t->L;
+  lua_State *L = t->s->L;
   curl_off_t dl = t->downloaded, ul = final ? t->uploaded : t->cur_ul;
   curl_off_t dlt = t->cur_dlt, ult = t->cur_ult;
   if (final) {
     if (dlt < dl) dlt = dl;
     if (ult < ul) ult = ul;
   }
-  if (pcall_ready(t)) return -1;
-  lua_pushcfunction(L, call_plain);
-  lua_pushvalue(L, t->progress_idx);
+  if (prepare_call(t, call_plain, "progress")) return -1;
   lua_pushinteger(L, (lua_Integer)dl);
   lua_pushinteger(L, (lua_Integer)dlt);
   lua_pushinteger(L, (lua_Integer)ul);
@@ -341,8 +375,8 @@ int ims_cb_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
                     curl_off_t ulnow) {
   ims_transfer *t = ud;
   /* libcurl's low-speed limit averages over seconds, so a burst hides a stall: watch for
-   * "no byte moved for stall_s" ourselves (libcurl calls this at least once a second) */
-  double now = now_s();
+   * "no byte moved for stall_s" ourselves (the engine runs libcurl at least once a second) */
+  double now = ims_now();
   if (dlnow + ulnow != t->moved || t->last_move == 0) {
     t->moved = dlnow + ulnow;
     t->last_move = now;
@@ -352,7 +386,7 @@ int ims_cb_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
     stop(t, "OPERATION_TIMEDOUT", msg);
     return 1;
   }
-  if (!t->progress_idx) return 0;
+  if (!t->has_progress) return 0;
   /* the download total is only meaningful for the body we keep (not a 1xx/error body) */
   t->cur_dlt = is_2xx(t->status) ? dltotal : 0;
   t->cur_ul = ulnow;

@@ -2,7 +2,6 @@
 -- or an IAM/Keystone v3 password that yields a token, cached and refreshed before it expires.
 local core = require "ims.core"
 local errors = require "ims.errors"
-local json = require "ims.json"
 local utc = require "ims.utc"
 local validate = require "ims.validate"
 
@@ -58,26 +57,22 @@ function M.new(opts, level)
   return setmetatable(checked, Auth)
 end
 
--- POST {auth_url}/auth/tokens; stores the token, its expiry and the catalog.
-function Auth:fetch(session, client)
+-- POST {auth_url}/auth/tokens through the client's one request path (its retry policy and
+-- `timeout`, no credentials of ours); stores the token, its expiry and the catalog.
+function Auth:fetch(client)
   local scope = self.project_id and { id = self.project_id }
     or { name = self.project_name, domain = { name = self.domain } }
-  local body = json.encode { auth = {
-    identity = { methods = { "password" }, password = { user = {
-      name = self.user, password = secret[self].password, domain = { name = self.domain } } } },
-    scope = { project = scope } } }
   local u = self.auth_url .. "/auth/tokens"
-  local t0 = core.now()
-  local res, terr = session:request { method = "POST", url = u, body = body,
-    headers = { ["Content-Type"] = "application/json", Accept = "application/json" } }
-  if client then client:log_request("POST", u, res, terr, 1, core.now() - t0) end -- no body logged
-  if not res then return nil, errors.from_transport(terr, "POST", u) end
-  if res.status ~= 201 then
-    local err = errors.from_response(res, "POST", u)
-    err.kind = "auth"
+  local res, err = client:request { method = "POST", url = u, raw = true, expect = 201,
+    json = { auth = {
+      identity = { methods = { "password" }, password = { user = {
+        name = self.user, password = secret[self].password, domain = { name = self.domain } } } },
+      scope = { project = scope } } } }
+  if not res then
+    if err.status then err.kind = "auth" end
     return nil, err
   end
-  local doc = json.decode(res.body or "")
+  local doc = res.json
   local token = res.headers["x-subject-token"]
   -- the token goes into every request's headers: a value no header line can carry is refused
   if token and not token:match("^[\33-\126]+$") then token = nil end
@@ -89,7 +84,7 @@ function Auth:fetch(session, client)
   self.expires = utc.seconds(doc.token.expires_at) or (core.time() + 3600)
   local issued = utc.seconds(doc.token.issued_at) or core.time()
   self.early = math.min(EARLY, math.max(0, self.expires - issued) / 10)
-  self.catalog = doc.token.catalog
+  self.catalog = type(doc.token.catalog) == "table" and doc.token.catalog or nil
   -- from the wire: a project id goes into paths and headers, so only a plain id is learnt
   local project = type(doc.token.project) == "table" and doc.token.project.id
   self.token_project = type(project) == "string" and project:match("^[%w_-]+$") and project or nil
@@ -97,10 +92,16 @@ function Auth:fetch(session, client)
 end
 
 -- Makes sure a password client holds a token that will not expire in the next EARLY seconds.
-function Auth:ensure(session, client)
+-- Calls running at once (client:map) share one fetch: the others wait for it.
+function Auth:ensure(client)
   if self.kind ~= "password" then return true end
+  while self.fetching do client:sleep(0.005) end
   if secret[self].token and core.time() < self.expires - self.early then return true end
-  return self:fetch(session, client)
+  self.fetching = true
+  local ok, ok2, err = pcall(self.fetch, self, client)
+  self.fetching = nil
+  if not ok then error(ok2, 0) end
+  return ok2, err
 end
 
 -- Forgets the token after a 401, so the next ensure() fetches a new one.
@@ -152,17 +153,6 @@ function Auth:learn_clock(date)
   if math.abs(skew - now) <= SKEW_TOLERANCE then return false end
   self.clock_offset = math.abs(skew) > SKEW_TOLERANCE and math.floor(skew + 0.5) or nil
   return true
-end
-
--- Headers for a GET polled by the C poller (no session:request signing there): signed here,
--- in C, through core.sign.
-function Auth:poll_headers(url, headers, project_id)
-  local sign = self:apply(headers, project_id)
-  if not sign then return headers end
-  headers["X-Security-Token"] = sign.security_token
-  local date = sign.clock_offset and os.date("!%Y%m%dT%H%M%SZ", math.floor(core.time() + sign.clock_offset))
-  return core.sign { ak = sign.ak, sk = sign.sk, method = "GET", url = url, headers = headers,
-    date = date }.headers
 end
 
 return M

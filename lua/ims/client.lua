@@ -6,12 +6,14 @@
 -- @module ims.client
 local core = require "ims.core"
 local auth = require "ims.auth"
+local engine = require "ims.engine"
 local errors = require "ims.errors"
 local cloudimages = require "ims.cloudimages"
 local images = require "ims.images"
 local jobs = require "ims.jobs"
 local journal = require "ims.journal"
 local json = require "ims.json"
+local policy = require "ims.policy"
 local url = require "ims.url"
 local validate = require "ims.validate"
 
@@ -29,7 +31,7 @@ local OPTIONS = {
   auth = "table", headers = "table", timeout = "number", connect_timeout = "number",
   stall_timeout = "number", retry = "any", rate_limit = "number", verify = "boolean",
   ca_file = "string", proxy = "string", user_agent = "text", log = "function",
-  allow_insecure = "boolean",
+  allow_insecure = "boolean", max_body = "integer",
 }
 M.OPTIONS = OPTIONS
 local RETRY = { attempts = "integer", base_delay = "number", max_delay = "number" }
@@ -42,8 +44,23 @@ local function insecure(u)
   return not (h == "localhost" or h == "[::1]" or h:match("^127%.%d+%.%d+%.%d+$"))
 end
 
+-- A number option: finite and within [lo, hi] (lo excluded when `open`), checked here where the
+-- user passed it, not where it is used.
+local function number_in(field, v, lo, hi, open)
+  if v == nil then return end
+  if v ~= v or v == math.huge or v == -math.huge or v < lo or v > hi or (open and v == lo) then
+    error(string.format("ims.new: option '%s' must be a finite number %s %s and <= %s (got %s)",
+      field, open and ">" or ">=", tostring(lo), tostring(hi), tostring(v)), 3)
+  end
+end
+
 function M.new(opts)
   opts = validate.options("ims.new", opts, OPTIONS)
+  number_in("timeout", opts.timeout, 0, 1e7, true)
+  number_in("connect_timeout", opts.connect_timeout, 0, 1e6, true)
+  number_in("stall_timeout", opts.stall_timeout, 0, 1e7)
+  number_in("rate_limit", opts.rate_limit, 0, 1e6, true)
+  number_in("max_body", opts.max_body, 0, math.maxinteger)
   local endpoint = opts.endpoint
   local credentials = opts.auth and auth.new(opts.auth, 2)
   -- with a password, a missing endpoint comes from the token's catalog (`region` picks the
@@ -70,16 +87,17 @@ function M.new(opts)
   end
   local retry = opts.retry
   if retry == nil then
-    retry = { attempts = 4, base_delay = 0.5, max_delay = 30 }
+    retry = { attempts = policy.DEFAULT.attempts, base_delay = policy.DEFAULT.base_delay,
+      max_delay = policy.DEFAULT.max_delay }
   elseif retry ~= false then
     if type(retry) ~= "table" then
       error("ims.new: option 'retry' must be a table or false (got " .. type(retry) .. ")", 2)
     end
     retry = validate.options("ims.new: retry", retry, RETRY)
-    retry.attempts = retry.attempts or 4
-    retry.base_delay = retry.base_delay or 0.5
-    retry.max_delay = retry.max_delay or 30
-    if retry.attempts < 1 then error("ims.new: option 'retry.attempts' must be >= 1", 2) end
+    number_in("retry.attempts", retry.attempts, 1, 1000)
+    number_in("retry.base_delay", retry.base_delay, 0, 3600)
+    number_in("retry.max_delay", retry.max_delay, 0, 86400)
+    for k, v in pairs(policy.DEFAULT) do if retry[k] == nil then retry[k] = v end end
   end
   local headers = {}
   for k, v in pairs(opts.headers or {}) do
@@ -94,9 +112,6 @@ function M.new(opts)
     end
     headers[k] = tostring(v)
   end
-  if opts.rate_limit and opts.rate_limit <= 0 then
-    error("ims.new: option 'rate_limit' must be > 0 requests per second", 2)
-  end
   local user_agent = opts.user_agent or ("lua-ims/" .. VERSION)
   local self = setmetatable({
     endpoint = endpoint and endpoint:gsub("/+$", ""), -- nil: from the token's catalog
@@ -109,7 +124,7 @@ function M.new(opts)
     _timeout = opts.timeout or 60,
     _retry = retry,
     _log = opts.log,
-    _rate = opts.rate_limit and { rate = opts.rate_limit, tokens = 1, at = core.now() },
+    _rate = opts.rate_limit and policy.bucket(opts.rate_limit),
     _session = core.session {
       connect_timeout = opts.connect_timeout or 10,
       stall_timeout = opts.stall_timeout or 60,
@@ -117,8 +132,10 @@ function M.new(opts)
       ca_file = opts.ca_file,
       proxy = opts.proxy,
       user_agent = user_agent,
+      max_body = opts.max_body,
     },
   }, Client)
+  self._engine = engine.new(self._session)
   self.images = images.new(self)
   self.cloudimages = cloudimages.new(self)
   self.jobs = jobs.new(self)
@@ -180,6 +197,45 @@ function Client:close()
   end
   return true
 end
+
+--- Runs `fn(item, i)` for every item, up to `concurrency` at once, from one Lua thread: each
+-- call of `fn` runs in a task of its own, and every SDK call it makes on this client (requests,
+-- transfers, job waits) sends its request and lets the other tasks run until the answer
+-- comes, all on the client's one curl multi handle. Outside `map`, calls block as before.
+-- `rate_limit`, retries and deadlines apply to each request as usual.
+-- @tparam table items the items (an array)
+-- @tparam function fn `function(item, i)` returning a value, or `nil, err`
+-- @tparam[opt] table opts `concurrency` (calls in flight at once, default 8),
+-- `progress = function(done, total)` (after each item)
+-- @treturn table `values`: `values[i]` is `fn`'s first result for item `i`
+-- @treturn table|nil `errs`: `nil` when every `fn` returned a value, else `errs[i]` is the
+-- second result (an `ims.Error`) of each item whose `fn` returned `nil`
+-- @raise on misuse (`items` not a table, `fn` not a function, a bad option, a closed client);
+-- an error raised inside `fn` stops the map (nothing new starts, requests in flight are
+-- cancelled) and is raised again from here
+-- @usage
+-- local images, errs = client:map(ids, function(id) return client.images:get(id) end,
+--   { concurrency = 8 })
+function Client:map(items, fn, opts)
+  local fname = "ims.client:map"
+  self:check_open(fname)
+  validate.arg(fname, "items", items, "table")
+  validate.arg(fname, "fn", fn, "function")
+  opts = validate.options(fname, opts, { concurrency = "integer", progress = "function" })
+  local concurrency = opts.concurrency or 8
+  if concurrency < 1 or concurrency > 1000 then
+    error(fname .. ": option 'concurrency' must be between 1 and 1000 (got " .. concurrency .. ")", 2)
+  end
+  return self._engine:map(items, fn, concurrency, opts.progress)
+end
+
+--- Internal: sleeps `seconds`; inside `map`, other tasks run meanwhile.
+-- @local
+function Client:sleep(seconds) self._engine:sleep(seconds) end
+
+--- Internal: the client's engine (ims.engine), for modules that run tasks of their own.
+-- @local
+function Client:engine() return self._engine end
 Client.__close = Client.close
 
 --- Opens (creating it) a journal file: `journal:job(key, start)` and
@@ -216,7 +272,7 @@ end
 function Client:ready()
   local a = self._auth
   if a then
-    local ok, err = a:ensure(self._session, self)
+    local ok, err = a:ensure(self)
     if not ok then return nil, err end
     if not self.project_id then self.project_id = a.token_project end
   end
@@ -258,57 +314,6 @@ function Client:headers(content_type, extra)
   return headers
 end
 
--- Token bucket shared by every request of this client (job polls included: Client:throttle).
-local function take_token(self)
-  local b = self._rate
-  if not b then return end
-  local now = core.now()
-  b.tokens = math.min(1, b.tokens + (now - b.at) * b.rate)
-  b.at = now
-  if b.tokens < 1 then
-    core.sleep((1 - b.tokens) / b.rate)
-    b.at = core.now()
-    b.tokens = 1
-  end
-  b.tokens = b.tokens - 1
-end
-
---- Internal: waits for the client's rate limit (`rate_limit`); used by job polls.
--- @local
-function Client:throttle() take_token(self) end
-
-local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
--- Failures where the server cannot have acted on the request.
-local NOT_SENT = { COULDNT_CONNECT = true, COULDNT_RESOLVE_HOST = true }
-
-local function retry_after(res)
-  local v = res and res.headers and res.headers["retry-after"]
-  local n = v and tonumber(v)
-  return n and n >= 0 and n or nil
-end
-
--- IMS flow control: 400 IMG.0060 ("the number of tasks exceeds the flow control limit") means
--- the job-starting call was refused and started nothing, so it is safe to send again once
--- running jobs have finished: it is retried until the call's deadline, outside `attempts`.
-local function flow_controlled(res)
-  return res ~= nil and res.status == 400 and res.body ~= nil
-    and res.body:find('"IMG.0060"', 1, true) ~= nil
-end
-
--- Whether attempt `attempt` of `req` that failed with (res, terr) may be retried.
-local function may_retry(req, res, terr)
-  if req.body_reader then return false end -- a reader cannot be rewound
-  if req.sink and (res or terr).downloaded > 0 then return false end -- bytes already delivered
-  if terr then
-    if NOT_SENT[terr.code] then return true end
-    return IDEMPOTENT[req.method] and errors.from_transport(terr).retryable or false
-  end
-  local s = res.status
-  if s == 429 then return true end
-  if s == 503 and not IDEMPOTENT[req.method] then return true end
-  return IDEMPOTENT[req.method] and (s == 500 or s == 502 or s == 503 or s == 504) or false
-end
-
 --- Internal: used by the SDK's own modules, not part of the public API.
 -- Gives the `log` hook one event for one request (an API call's attempt, a job poll, a token
 -- request): method, redacted URL, status or curl error, ms, attempt, request id.
@@ -324,10 +329,6 @@ function Client:log_request(method, u, res, terr, attempt, seconds)
   }
 end
 
-local function log(self, req, res, terr, attempt, t0)
-  self:log_request(req.method, req.url, res, terr, attempt, core.now() - t0)
-end
-
 local function expected(spec, status)
   local e = spec.expect
   if type(e) == "number" then return status == e end
@@ -340,19 +341,70 @@ local CORE_KEYS = {
   "upload_digests", "download_digests", "progress",
 }
 
+-- The attempts of one request, as ims.policy decides: each attempt waits for the rate limit
+-- and is signed anew; a failure is retried while the policy allows and the deadline holds;
+-- IMS flow control (IMG.0060) waits for room until the deadline, outside `attempts`; a
+-- download cut short continues where it stopped (Range). Returns the last (res, terr), or
+-- nil, nil, err when the rate limit's wait would pass the deadline.
+local function attempts(self, req, spec, headers, deadline)
+  local retry = self._retry
+  if spec.retry == false then retry = false end
+  local limit = retry and retry.attempts or 1
+  local res, terr, reclocked
+  local attempt, refused = 0, 0 -- tries made; of those, refused by IMS flow control
+  while true do
+    attempt = attempt + 1
+    if self._rate then
+      local wait = self._rate:take(deadline)
+      if not wait then
+        return nil, nil, errors.new { kind = "timeout", code = "RATE_LIMIT", method = req.method,
+          url = req.url, retryable = true, message = "waiting for the rate limit (" .. self._rate.rate
+            .. "/s) would pass the call's deadline" }
+      end
+      self._engine:sleep(wait)
+    end
+    if not spec.transfer then req.timeout = math.max(0.001, deadline:left()) end
+    if not spec.raw then req.sign = self._auth and self._auth:apply(headers, self.project_id) end
+    local t0 = core.now()
+    res, terr = self._engine:request(req)
+    self:log_request(req.method, req.url, res, terr, spec.log_attempt or attempt, core.now() - t0)
+    if res and self._auth and self._auth:learn_clock(res.headers.date) then reclocked = true end
+    if (res and expected(spec, res.status)) or not retry then break end
+    local delay
+    if not spec.transfer and policy.flow_controlled(res) and not req.body_reader then
+      refused = refused + 1 -- waits for running jobs: longer steps
+      delay = policy.backoff(refused + 1, retry.base_delay, retry.max_delay)
+    else
+      if attempt - refused >= limit or not policy.retryable(req, res, terr) then break end
+      delay = policy.backoff(attempt - refused, retry.base_delay, retry.max_delay)
+    end
+    -- a download cut short continues where it stopped (Range), the digest still whole-file
+    if req.sink_file and terr and terr.downloaded > 0 then req.append = true end
+    delay = math.max(delay, policy.retry_after(res and res.headers) or 0)
+    if not deadline:allows(delay) then break end
+    self._engine:sleep(delay)
+  end
+  return res, terr, nil, reclocked
+end
+
 --- Internal: used by the SDK's own modules, not part of the public API.
 -- One API call. spec: method, path (escaped) or url, query, headers, json (value to send),
 -- body/body_file/body_reader/body_size, sink/sink_file/append, digests, progress,
--- expect (status or list), transfer (true: no total timeout; stalls end it instead).
+-- expect (status or list), transfer (true: no call deadline; each attempt is bounded by the
+-- stall timeout, and retried however long it ran), deadline (an ims.policy deadline, instead
+-- of the client's `timeout`), retry = false (one attempt), raw (no credentials and no origin
+-- check: the token request itself), log_attempt (the attempt number to log).
 -- Returns the core response with `json` decoded for JSON bodies, or nil, ims.Error.
 -- @local
 function Client:request(spec)
-  local ready, aerr = self:ready()
-  if not ready then return nil, aerr end
+  if not spec.raw then
+    local ready, aerr = self:ready()
+    if not ready then return nil, aerr end
+  end
   local method = spec.method or "GET"
   local full = spec.url or self:url(spec.path, spec.query)
   -- a URL from the wire (a `next` link) may point anywhere: credentials go only to the endpoint
-  if spec.url and not url.same_origin(full, self.endpoint) then
+  if spec.url and not spec.raw and not url.same_origin(full, self.endpoint) then
     return nil, errors.cross_origin(method, full, self.endpoint)
   end
   local req = { method = method, url = full }
@@ -362,55 +414,25 @@ function Client:request(spec)
     req.body = json.encode(spec.json)
     content_type = content_type or "application/json"
   end
-  local headers = self:headers(content_type, spec.headers)
-  req.sign = self._auth and self._auth:apply(headers, self.project_id)
+  -- the token request carries only what it needs: the client's headers are the endpoint's
+  local headers = spec.raw and { Accept = "application/json", ["Content-Type"] = content_type }
+    or self:headers(content_type, spec.headers)
   req.headers = headers
-  local deadline = core.now() + self._timeout
-  if not spec.transfer then req.timeout = self._timeout end
-
-  local retry = self._retry
-  local attempts = retry and retry.attempts or 1
-  local res, terr, reclocked
-  local attempt, refused = 0, 0 -- tries made; of those, refused by IMS flow control
-  while true do
-    attempt = attempt + 1
-    take_token(self)
-    local t0 = core.now()
-    res, terr = self._session:request(req)
-    log(self, req, res, terr, attempt, t0)
-    if res and self._auth and self._auth:learn_clock(res.headers.date) then
-      req.sign = self._auth:apply(headers, self.project_id) -- sign with the server's clock
-      reclocked = true
-    end
-    if (res and expected(spec, res.status)) or not retry then break end
-    local delay
-    if flow_controlled(res) and not req.body_reader then
-      refused = refused + 1 -- waits for running jobs: longer steps, half jitter
-      delay = math.min(retry.max_delay, retry.base_delay * 2 ^ refused) * (0.5 + math.random() / 2)
-    else
-      if attempt - refused >= attempts or not may_retry(req, res, terr) then break end
-      local n = attempt - refused
-      delay = math.min(retry.max_delay, retry.base_delay * 2 ^ (n - 1)) * math.random()
-    end
-    -- a download cut short continues where it stopped (Range), the digest still whole-file
-    if req.sink_file and terr and terr.downloaded > 0 then req.append = true end
-    delay = math.max(delay, retry_after(res) or 0)
-    if core.now() + delay >= deadline then break end
-    core.sleep(delay)
-    if not spec.transfer then req.timeout = math.max(0.001, deadline - core.now()) end
-  end
+  local deadline = spec.deadline or policy.deadline(not spec.transfer and self._timeout or nil)
+  local res, terr, lerr, reclocked = attempts(self, req, spec, headers, deadline)
+  if lerr then return nil, lerr end
   -- One more try after a 401 our side can mend (files are re-read, readers cannot be): AK/SK
   -- refused while our clock was off (its Date taught us the right one), or a password's token
   -- expired or revoked (a new one is fetched). The auth kinds exclude each other: one flag.
   local password = self._auth and self._auth.kind == "password"
   if res and res.status == 401 and (reclocked or password) and not spec._retried_401
-      and not req.body_reader then
+      and not spec.raw and not req.body_reader then
     if password then self._auth:invalidate() end
     return self:request(setmetatable({ _retried_401 = true }, { __index = spec }))
   end
   if not res then
     local err = errors.from_transport(terr, method, full)
-    if req.body_reader and err.retryable and retry then
+    if req.body_reader and err.retryable and self._retry then
       err.message = err.message .. " (not retried: a reader body cannot be rewound; give a file path)"
     end
     return nil, err

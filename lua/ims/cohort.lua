@@ -1,114 +1,276 @@
--- ims.cohort: the polling schedule of jobs waited on together (jobs:wait_all, job:wait).
+-- ims.cohort: when to poll each of many jobs waited on together (jobs:wait_all, job:wait).
 --
--- Jobs of one type started together usually end together, so polling each on its own backoff
--- mostly asks "not yet", hundreds of times. Instead, per job type:
---   * one job, the scout (the earliest begun), is polled often: the normal backoff capped at
---     2 * max_interval / n for n jobs of the type (never below `interval`), so a big cohort
---     is watched every `interval` for the price of about two of its members;
---   * the others are polled every max_interval, the same bound as the plain backoff;
---   * when a job of the type succeeds the cohort is released: each waiting job is pulled forward
---     to when it should end, given that it began `d` seconds after the one that ended (so, `d`
---     seconds from now), and falls back to the backoff from `interval` if it has not.
--- A lone job of its type gets the plain backoff. Server times are compared only with server
--- times (begin_time), so clock skew cannot mislead.
+-- Jobs of one type started together end about as long after their start as each other, so
+-- polling each on its own backoff mostly asks "not yet". Instead:
+--   * A few jobs (fewer than 4) get the plain backoff: `interval`, growing x1.5 to
+--     `max_interval`.
+--   * Otherwise the first job is the scout: polled at `interval`, then ever more closely as it
+--     runs (7 % to half of its age so far, the bigger the cohort the closer; between 0.2 s and
+--     the plain backoff, so never more than max_interval apart). It watches for the others,
+--     which are polled every 3 x max_interval (they might fail early) until the scout's type
+--     is known to end: when a job of a type succeeds, its duration D (server times) predicts the
+--     end of every job of that type: begin + D. A job never polled yet has its begin estimated
+--     from its neighbours in the list (jobs are usually listed as they were started); the last
+--     such job is polled at once, as an anchor.
+--   * Predictions are in server time; the offset to our clock (local = server + offset) is
+--     bracketed by what polls show: a response's Date (whole seconds) was written between our
+--     sending and receiving it; a job seen begun or ended at local time t gives offset <=
+--     t - that time; a job seen running at t that later ended at `end` gives offset > t - end.
+--     A poll goes out at begin + D + the bracket's middle + a margin for the spread of the
+--     durations (a twentieth of D to start with, then what the cohort shows, at most 1 s).
+--   * A job still running at its predicted end backs off from that margin.
+-- Server times are compared only with server times, and with our clock only through the
+-- bracket, so clock skew cannot mislead.
+local policy = require "ims.policy"
 local utc = require "ims.utc"
 
 local M = {}
-local Cohort = {}
-Cohort.__index = Cohort
+local Schedule = {}
+Schedule.__index = Schedule
 
 local function finished(status) return status == "SUCCESS" or status == "FAIL" end
 M.finished = finished -- a job status that will not change again
 
--- jobs: the job objects being waited on (filled in place as polls return).
-function M.new(jobs, interval, max_interval)
-  return setmetatable({ jobs = jobs, interval = interval, max_interval = max_interval,
-    kind_of = {}, size = {}, polled = 0, scout = {}, released = {} }, Cohort)
-end
+local SMALL = 4      -- fewer jobs than this: the plain backoff for each
+local WATCHED = 3    -- a job its cohort's scout watches for is polled every WATCHED x max_interval
+local MIN_GAP = 0.05 -- never poll one job twice within this
 
--- Notes that job i was polled, and counts it in its type's cohort (kind may be nil: unknown).
-function Cohort:learn(i, kind)
-  local old = self.kind_of[i] -- nil: never polled; false: polled, type unknown
-  if old == nil then self.polled = self.polled + 1 end
-  if kind == nil then
-    if old == nil then self.kind_of[i] = false end
-    return
+-- jobs: the job objects; now: core.now().
+function M.new(jobs, interval, max_interval, now)
+  local n = #jobs
+  local self = setmetatable({ n = n, interval = interval, max_interval = max_interval,
+    small = n < SMALL, st = {}, at = {}, kinds = {}, lo = -math.huge, hi = math.huge,
+    pending = n }, Schedule)
+  for i = 1, n do
+    local first = (self.small or i == 1) and interval or WATCHED * max_interval
+    self.st[i] = { state = "unknown", polls = 0, fixed = now + first, last = -math.huge }
+    self.at[i] = now + first
   end
-  if old == kind then return end
-  if old then self.size[old] = self.size[old] - 1 end
-  self.kind_of[i] = kind
-  self.size[kind] = (self.size[kind] or 0) + 1
+  return self
 end
 
--- Job i will not be polled again: it leaves its cohort's count.
-function Cohort:forget(i)
-  local old = self.kind_of[i]
-  if old == nil then self.polled = self.polled + 1 elseif old then self.size[old] = self.size[old] - 1 end
-  self.kind_of[i] = false
+-- The offset (local - server) to predict with: the middle of the bracket, or its top.
+function Schedule:offset()
+  if self.hi == math.huge then return nil end
+  if self.lo > -math.huge then return (self.lo + self.hi) / 2 end
+  return self.hi
 end
 
--- How many waiting jobs may be of this type: those known to be, and those not polled yet
--- (during the first round the first job of a type is a scout, not a lone job).
-function Cohort:cohort_size(kind)
-  return (self.size[kind] or 0) + #self.jobs - self.polled
-end
-
--- The scout's next delay: the backoff (interval × 1.5 per poll), capped for big cohorts.
-function Cohort:scout_delay(s, kind)
-  local share = 2 * self.max_interval / self:cohort_size(kind)
-  local cap = math.max(self.interval, math.min(self.max_interval, share))
-  local d = math.min(self.interval * 1.5 ^ s.polls, cap)
-  s.polls = s.polls + 1
-  return d
-end
-
--- Job i is still running (doc is its document): seconds until its next poll, or nil for the
--- next step of the poller's own backoff.
-function Cohort:running(i, doc, now)
-  local kind, b = doc.job_type, utc.seconds(doc.begin_time)
-  self:learn(i, kind)
-  if not (kind and b) then return nil end
-  local rel = self.released[kind]
-  if rel then
-    local due = rel.at + (b - rel.begin) - now
-    return due > 0 and due or nil
+-- Begin times for jobs never seen: from their nearest seen neighbours in the list (below[i],
+-- above[i]), interpolated by position; nil without one on each side. Computed once per
+-- reschedule, in two passes.
+function Schedule:neighbours()
+  local below, above, last = {}, {}, nil
+  for k = 1, self.n do
+    below[k] = last
+    if self.st[k].begin then last = k end
   end
-  if self:cohort_size(kind) < 2 then return nil end
-  local s = self.scout[kind]
-  if not s or b < s.begin then
-    s = { i = i, begin = b, polls = 0 }
-    self.scout[kind] = s
+  last = nil
+  for k = self.n, 1, -1 do
+    above[k] = last
+    if self.st[k].begin then last = k end
   end
-  if s.i == i then return self:scout_delay(s, kind) end
-  return self.max_interval
+  self.below, self.above = below, above
 end
 
--- Job i has finished: {[k] = seconds} for waiting jobs to poll sooner (the poller's hints), or
--- nil. A success releases its cohort; a failed scout hands over to the earliest-begun job
--- still running.
-function Cohort:finished(i, doc, now)
-  self:forget(i)
-  local kind, b = doc.job_type, utc.seconds(doc.begin_time)
-  if not kind or self.released[kind] then return nil end
-  local s = self.scout[kind]
-  if s and s.i == i then self.scout[kind] = nil end
-  local success = doc.status == "SUCCESS" and b
-  if success then self.released[kind] = { at = now, begin = b } end
-  local hints, next_scout, next_begin
-  for k, job in ipairs(self.jobs) do
-    local bk = k ~= i and not finished(job.status) and job.job_type == kind and utc.seconds(job.begin_time)
-    if bk and success then
-      hints = hints or {}
-      hints[k] = math.max(0, bk - b)
-    elseif bk and not self.scout[kind] and (not next_begin or bk < next_begin) then
-      next_scout, next_begin = k, bk
+function Schedule:estimate(i)
+  local lo, hi = self.below[i], self.above[i]
+  if not (lo and hi) then return nil end
+  local b1, b2 = self.st[lo].begin, self.st[hi].begin
+  return b1 + (b2 - b1) * (i - lo) / (hi - lo), self.st[lo].kind
+end
+
+-- Local time to poll job i at, to find it ended, or nil when nothing predicts it.
+function Schedule:predict(i)
+  local s = self.st[i]
+  local off = self:offset()
+  if not off then return nil end
+  local b, kind = s.begin, s.kind
+  if not b then b, kind = self:estimate(i) end
+  local c = kind and self.kinds[kind]
+  if not (b and c and c.D) then return nil end
+  return b + c.D + off + c.margin
+end
+
+-- Recomputes when each waiting job is next polled.
+function Schedule:reschedule()
+  if not self.small then self:neighbours() end
+  for i = 1, self.n do
+    local s = self.st[i]
+    if s.state == "done" then
+      self.at[i] = math.huge
+    elseif not s.inflight then
+      local at = s.fixed
+      local p = not self.small and self:predict(i)
+      -- a prediction counts when it is still ahead of the last poll (a job polled at or after
+      -- its predicted end, still running, backs off instead: s.fixed)
+      if p and p > s.last + MIN_GAP and p < at then at = p end
+      self.at[i] = at
     end
   end
-  if next_scout then
-    self.scout[kind] = { i = next_scout, begin = next_begin, polls = 0 }
-    hints = { [next_scout] = self.interval }
+end
+
+-- The jobs to poll at `now`, soonest first.
+function Schedule:due(now)
+  local list = {}
+  for i = 1, self.n do
+    local s = self.st[i]
+    if s.state ~= "done" and not s.inflight and self.at[i] <= now then list[#list + 1] = i end
   end
-  return hints
+  table.sort(list, function(a, b) return self.at[a] < self.at[b] end)
+  return list
+end
+
+-- When the next waiting job is due (math.huge: none).
+function Schedule:next_wake()
+  local first = math.huge
+  for i = 1, self.n do
+    local s = self.st[i]
+    if s.state ~= "done" and not s.inflight and self.at[i] < first then first = self.at[i] end
+  end
+  return first
+end
+
+-- Job i's poll leaves now.
+function Schedule:sent(i, now)
+  local s = self.st[i]
+  s.inflight, s.sent = true, now
+end
+
+local function landed(self, i, now)
+  local s = self.st[i]
+  s.inflight = false
+  s.last = s.sent or now
+  s.polls = s.polls + 1
+  return s
+end
+
+-- The plain backoff: interval x1.5 per poll, up to max_interval.
+function Schedule:backoff(s)
+  local d = policy.backoff(math.max(1, s.polls), self.interval, self.max_interval, 1.5) * 4 / 3
+  return math.min(d, self.max_interval) -- jitter around the step, never past max_interval
+end
+
+-- The scout's next gap: a share of its age so far (7 % for 150 jobs or more, half for 20
+-- or fewer: how late the cohort's end is seen, against what watching it costs), between 0.2 s
+-- and the plain backoff.
+function Schedule:scout_gap(s, now)
+  local off = self:offset()
+  local age = off and s.begin and now - (s.begin + off) or 0
+  local cap = math.min(self.max_interval, self.interval * 1.5 ^ (s.polls - 1))
+  local share = math.min(0.5, math.max(0.07, 10 / self.n))
+  return math.max(0.2, math.min(cap, age * share))
+end
+
+-- The first unknown job from the start of the list, and the last one: scouts and anchors.
+function Schedule:unknown(from_end)
+  local a, b, step = 1, self.n, 1
+  if from_end then a, b, step = self.n, 1, -1 end
+  for i = a, b, step do
+    if self.st[i].state == "unknown" and not self.st[i].inflight then return i end
+  end
+end
+
+-- Narrows the offset bracket with a response's Date (whole seconds of server time, written
+-- between t_send and t_recv).
+function Schedule:dated(date, t_send, t_recv)
+  if not date then return end
+  self.lo = math.max(self.lo, t_send - date - 1)
+  self.hi = math.min(self.hi, t_recv - date)
+end
+
+-- A poll of job i (sent at t_send, answered at t_recv, with the response's Date in epoch
+-- seconds or nil) returned its document.
+function Schedule:seen(i, doc, t_send, t_recv, date)
+  local s = landed(self, i, t_send)
+  local now = t_recv
+  self:dated(date, t_send, t_recv)
+  local kind = type(doc.job_type) == "string" and doc.job_type or s.kind
+  local b = utc.seconds(doc.begin_time) or s.begin
+  local e = utc.seconds(doc.end_time)
+  s.kind, s.begin = kind, b
+  if b then self.hi = math.min(self.hi, t_recv - b) end
+  local c = kind and self.kinds[kind]
+  if kind and not c then
+    c = { samples = 0 }
+    self.kinds[kind] = c
+  end
+  if finished(doc.status) then
+    s.state = "done"
+    self.pending = self.pending - 1
+    if e then
+      self.hi = math.min(self.hi, t_recv - e)
+      if s.last_running then self.lo = math.max(self.lo, s.last_running - e) end
+    end
+    if self.lo > self.hi then self.lo = -math.huge end -- a clock that jumped: trust the top
+    if c then
+      if doc.status == "SUCCESS" and b and e and e >= b then
+        local first, d = not c.D, e - b
+        c.samples = c.samples + 1
+        c.min, c.max = math.min(c.min or d, d), math.max(c.max or d, d)
+        -- recent durations weigh most: jobs started together slow each other down
+        c.D = first and d or (c.D + d) / 2
+        c.margin = math.min(1, math.max(0.05, c.D / 20, c.max - c.min))
+        if first then -- released: anchor the estimates of jobs never seen
+          local last = self:unknown(true)
+          if last then self.st[last].fixed = now end
+        end
+      end
+      if c.scout == i or (not c.scout and not c.D) then
+        -- hand over to the earliest-begun job still running, else to one not seen yet
+        c.scout = nil
+        local best
+        for k = 1, self.n do
+          local sk = self.st[k]
+          if sk.state == "running" and sk.kind == kind and (not best or sk.begin < self.st[best].begin) then
+            best = k
+          end
+        end
+        best = best or (not c.D and self:unknown())
+        if best then
+          c.scout = best
+          self.st[best].fixed = math.min(self.st[best].fixed, now + self.interval / 4)
+        end
+      end
+    end
+  else
+    s.state = "running"
+    s.last_running = t_send
+    if self.small or not (c and b) then
+      s.fixed = now + self:backoff(s)
+    elseif c.D then -- predicted: polled then; at most max_interval from now
+      local p = self:predict(i)
+      if p and p <= now + MIN_GAP then -- still running at its predicted end: it runs longer
+        s.overdue = (s.overdue or 0) + 1
+        s.fixed = now + math.min(self.max_interval, math.max(0.2, c.margin) * 1.5 ^ (s.overdue - 1))
+      else
+        s.fixed = now + WATCHED * self.max_interval
+      end
+    else
+      if not c.scout or (self.st[c.scout].begin and b < self.st[c.scout].begin
+          and self.st[c.scout].state ~= "done") then
+        c.scout = i
+      end
+      s.fixed = now + (c.scout == i and self:scout_gap(s, now) or WATCHED * self.max_interval)
+    end
+  end
+  self:reschedule()
+end
+
+-- A poll of job i failed for now (a 5xx, a reset, garbage): poll again after `delay` seconds
+-- (Retry-After), or after the plain backoff.
+function Schedule:failed(i, delay, now)
+  local s = landed(self, i, now)
+  s.fixed = now + (delay or self:backoff(s))
+  self:reschedule()
+end
+
+-- Job i will not be polled again (its poll failed for good).
+function Schedule:drop(i)
+  local s = landed(self, i, 0)
+  s.state = "done"
+  self.pending = self.pending - 1
+  self:reschedule()
 end
 
 return M

@@ -12,6 +12,7 @@
 -- @module ims.errors
 local hints = require "ims.hints"
 local json = require "ims.json"
+local policy = require "ims.policy"
 local url = require "ims.url"
 
 local M = {}
@@ -106,8 +107,6 @@ end
 ---------------------------------------------------------------------------------------------
 -- HTTP responses
 
-local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true,
-  [504] = true }
 
 local REASONS = {
   [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
@@ -203,10 +202,6 @@ local function drop_status_line(msg, status, reason)
   return msg
 end
 
-local function retry_after(v)
-  local n = type(v) == "string" and v:match("^%s*(%d+)%s*$")
-  return n and math.tointeger(tonumber(n)) or nil
-end
 
 -- res = {status=, reason=, headers={lower-case names}, body=string|nil}
 function M.from_response(res, method, u)
@@ -236,8 +231,8 @@ function M.from_response(res, method, u)
     request_id = nonempty(headers["x-request-id"]) or nonempty(headers["x-openstack-request-id"])
       or nonempty(headers["x-compute-request-id"]) or body_rid,
     -- IMG.0060 (IMS flow control) refused the task: the same call can succeed later
-    retryable = RETRYABLE_STATUS[status] == true or code == "IMG.0060",
-    retry_after = retry_after(headers["retry-after"]),
+    retryable = policy.RETRY_STATUS[status] == true or code == "IMG.0060",
+    retry_after = policy.retry_after(headers), -- seconds, from either form
     body = body,
   }
 end
@@ -250,12 +245,9 @@ function M.cross_origin(method, link, endpoint)
       .. ": " .. tostring(url.redact(link)) }
 end
 
+-- (a plain comment first, so LDoc does not take the rule below for a doc comment)
 ---------------------------------------------------------------------------------------------
 -- Transport (curl) failures
-
-local RETRYABLE_CURL = { COULDNT_CONNECT = true, COULDNT_RESOLVE_HOST = true,
-  OPERATION_TIMEDOUT = true, SEND_ERROR = true, RECV_ERROR = true, GOT_NOTHING = true,
-  PARTIAL_FILE = true, SSL_CONNECT_ERROR = true }
 
 -- terr = {code = "COULDNT_CONNECT", curl_code = 7, message = "..."} from ims.core
 function M.from_transport(terr, method, u)
@@ -265,7 +257,7 @@ function M.from_transport(terr, method, u)
     kind = code == "OPERATION_TIMEDOUT" and "timeout" or "transport",
     code = code, curl_code = terr.curl_code, message = terr.message,
     method = method, url = u,
-    retryable = RETRYABLE_CURL[code] == true,
+    retryable = policy.TRANSIENT[code] == true,
   }
 end
 

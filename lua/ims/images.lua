@@ -354,7 +354,7 @@ local function settle_upload(self, id, req, digests)
       return nil, first_err or errors.new { kind = "http", status = 409, method = "PUT",
         url = self.client:url(req.path), message = "the image already holds other data" }
     end
-    core.sleep(0.2)
+    self.client:sleep(0.2)
   end
 end
 

@@ -14,9 +14,10 @@
 -- @module ims.jobs
 local core = require "ims.core"
 local errors = require "ims.errors"
-local json = require "ims.json"
+local policy = require "ims.policy"
 local url = require "ims.url"
 local cohort = require "ims.cohort"
+local utc = require "ims.utc"
 local validate = require "ims.validate"
 
 local M = {}
@@ -47,21 +48,29 @@ end
 
 local function job_id(fname, v) return validate.id(fname, "job", v, { "job_id", "id" }) end
 
+-- An id from the wire, used in a path or a journal line: a plain string of id characters.
+local function wire_id(v)
+  return type(v) == "string" and v:match("^[%w][%w._-]*$") and v ~= "." and v ~= ".." and v or nil
+end
+
 -- The image a job produced: entities.image_id, else the first sub-job's.
 local function image_of(doc)
   local e = type(doc.entities) == "table" and doc.entities or {}
-  if e.image_id then return e.image_id end
-  for _, sub in ipairs(e.sub_jobs_result or {}) do
+  if e.image_id ~= nil then return wire_id(e.image_id) end
+  for _, sub in ipairs(type(e.sub_jobs_result) == "table" and e.sub_jobs_result or {}) do
     if type(sub) == "table" and type(sub.entities) == "table" and sub.entities.image_id then
-      return sub.entities.image_id
+      return wire_id(sub.entities.image_id)
     end
   end
 end
 
--- Fills `job` (kept: its identity and methods) with a job document.
+-- Fills `job` (kept: its identity and methods) with a job document. The job's id stays ours:
+-- a server naming another job in the answer must not make us poll that one.
 local function fill(self, job, doc)
+  local id = job.job_id
   for k in pairs(job) do job[k] = nil end
   for k, v in pairs(doc) do job[k] = v end
+  job.job_id = id or wire_id(doc.job_id)
   job.image_id = image_of(doc)
   return setmetatable(job, self._mt)
 end
@@ -122,81 +131,96 @@ function Jobs:wrap(job)
 end
 
 local finished = cohort.finished
+local MAX_IN_FLIGHT = 16 -- polls of one wait at once
+local MIN_INTERVAL = 0.05
 
--- Polls jobs (objects, updated in place) until each is SUCCESS or FAIL, or the deadline.
--- Returns the 1-based indexes that failed, those still unfinished, and request errors by index.
+-- Polls jobs (objects, updated in place) until each is SUCCESS or FAIL, or the deadline, on
+-- the client's engine: a driver task starts each job's poll when ims.cohort says, up to
+-- MAX_IN_FLIGHT at once, and sleeps until the next is due or a poll answers. Each poll is one
+-- request of the client's (signed, logged, rate limited, a 401 mended once); a failure that
+-- may pass (429 after its Retry-After, 5xx, resets) is polled again later, one that will not
+-- ends that job's wait. Returns the 1-based indexes that failed, those still unfinished, and
+-- request errors by index; or nil, nil, nil, err when a token could not be had.
 local function poll(self, fname, jobs, opts)
   local client = self.client
   local p, aerr = project(self, fname, 3)
   if not p then return nil, nil, nil, aerr end
   local progress = opts.progress
-  local seen, request_errors, reauthed, polls = {}, {}, false, {}
-  local interval, max_interval = opts.interval or 2, opts.max_interval or 10
-  local schedule = cohort.new(jobs, interval, max_interval)
-  local urls = {}
-  for i, job in ipairs(jobs) do
-    urls[i] = client:url(url.path("v1", p, "jobs", job.job_id))
-  end
-  local auth_failure = {}
-  local ok, r = pcall(client._session.poll, client._session, {
-    count = #jobs, delay = interval, interval = interval,
-    max_interval = max_interval, timeout = opts.timeout or 1200,
-    prepare = function(i)
-      client:throttle()
-      local headers = client:headers()
-      local a = client._auth
-      if a then
-        local fresh, err = a:ensure(client._session, client)
-        if not fresh then -- a token refresh failure ends the wait
-          auth_failure.err = err
-          error(auth_failure)
-        end
-        headers = a:poll_headers(urls[i], headers, client.project_id)
+  local interval = math.max(MIN_INTERVAL, opts.interval or 2)
+  local max_interval = math.max(interval, opts.max_interval or 10)
+  local deadline = policy.deadline(opts.timeout or 1200)
+  local eng = client:engine()
+  local schedule = cohort.new(jobs, interval, max_interval, core.now())
+  local paths, seen, request_errors, polls = {}, {}, {}, {}
+  for i, job in ipairs(jobs) do paths[i] = url.path("v1", p, "jobs", job.job_id) end
+  local wake = { at = 0 }
+  local in_flight, stop = 0, nil -- stop = {err =} (a token failure) or {raised =}
+
+  local function poll_one(i)
+    local t_send = core.now()
+    local ok, perr = pcall(function()
+      local ready, rerr = client:ready() -- a token that cannot be had ends the wait
+      if not ready then
+        stop = stop or { err = rerr }
+        return
       end
-      return urls[i], headers
-    end,
-    decide = function(i, res, terr)
       polls[i] = (polls[i] or 0) + 1
-      client:log_request("GET", urls[i], res, terr, polls[i], (res or terr).time or 0)
-      if terr then return nil end -- resets, timeouts: transient, back off
-      local s = res.status
-      -- AK/SK: a Date far from our clock changes how we sign; a refusal then was our clock's
-      if client._auth and client._auth:learn_clock(res.headers.date) and s == 401 then return 0 end
-      if s == 200 then
-        local doc = json.decode(res.body)
-        if type(doc) ~= "table" or type(doc.status) ~= "string" then return nil end
+      local res, err = client:request { path = paths[i], expect = 200, retry = false,
+        log_attempt = polls[i], deadline = policy.deadline(math.min(30, math.max(0.001, deadline:left()))) }
+      local t_recv = core.now()
+      local doc = res and res.json
+      if res and (type(doc) ~= "table" or type(doc.status) ~= "string") then
+        schedule:failed(i, nil, t_recv) -- not a job document: ask again later
+      elseif res then
         local job = fill(self, jobs[i], doc)
         local pct = type(doc.entities) == "table" and doc.entities.process_percent or nil
         local key = doc.status .. "/" .. tostring(pct)
-        if progress and seen[i] ~= key then progress(job) end
+        schedule:seen(i, doc, t_send, t_recv, utc.http_date(res.headers.date))
+        if progress and seen[i] ~= key then
+          seen[i] = key
+          progress(job)
+        end
         seen[i] = key
-        local now = core.now()
-        if finished(doc.status) then return true, schedule:finished(i, doc, now) end
-        return schedule:running(i, doc, now)
+      elseif err.retryable then
+        schedule:failed(i, err.retry_after and math.max(err.retry_after, 0.1) or nil, t_recv)
+      else
+        request_errors[i] = err
+        schedule:drop(i)
       end
-      if s == 429 then
-        local after = tonumber(res.headers["retry-after"] or "")
-        return after and math.max(after, 0.1) or nil
-      end
-      if s >= 500 then return nil end
-      if s == 401 and client._auth and client._auth.kind == "password" and not reauthed then
-        reauthed = true -- one new token for the whole wait, then poll again at once
-        client._auth:invalidate()
-        return 0
-      end
-      request_errors[i] = errors.from_response(res, "GET", urls[i])
-      return true
-    end,
-  })
-  if not ok then
-    if r == auth_failure then return nil, nil, nil, auth_failure.err end
-    error(r, 0) -- the caller's progress function raised: let it through
+    end)
+    if not ok then stop = stop or { raised = perr } end -- the caller's progress raised
+    in_flight = in_flight - 1
+    eng:move(wake, 0) -- the driver looks again
   end
-  local failed = {}
+
+  local driver = eng:spawn(function()
+    local me = eng:current()
+    -- until every job is done and every poll's progress call has returned
+    while (schedule.pending > 0 or in_flight > 0) and not stop and not deadline:expired() do
+      local now = core.now()
+      for _, i in ipairs(schedule:due(now)) do
+        if in_flight >= MAX_IN_FLIGHT then break end
+        in_flight = in_flight + 1
+        schedule:sent(i, now)
+        eng:spawn(poll_one, i)
+      end
+      local next_at = schedule:next_wake()
+      if in_flight >= MAX_IN_FLIGHT then next_at = math.huge end -- a poll's answer wakes us
+      wake.at = math.min(next_at, deadline.at)
+      eng:sleep_until(wake)
+    end
+    for child in pairs(me.children) do eng:stop(child) end -- polls still out at the deadline
+  end)
+  eng:join { driver }
+  if driver.error ~= nil then error(driver.error, 0) end
+  if stop and stop.raised ~= nil then error(stop.raised, 0) end
+  if stop and stop.err then return nil, nil, nil, stop.err end
+  local failed, pending = {}, {}
   for i, job in ipairs(jobs) do
-    if job.status == "FAIL" or request_errors[i] then failed[#failed + 1] = i end
+    if job.status == "FAIL" or request_errors[i] then failed[#failed + 1] = i
+    elseif not finished(job.status) then pending[#pending + 1] = i end
   end
-  return failed, r.pending, request_errors
+  return failed, pending, request_errors
 end
 
 local function job_error(job, rerr)

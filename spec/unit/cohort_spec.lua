@@ -1,6 +1,6 @@
 -- The pure parts of waiting on many jobs: IMS timestamps (ims.utc) and the cohort schedule
--- (ims.cohort) that jobs:wait_all hands to session:poll (whose hint handling has its own spec
--- in spec/core_poll_spec.lua).
+-- (ims.cohort) that jobs:wait_all's driver follows, run here against a simulated IMS with a
+-- simulated clock (the driver itself is checked against the emulator in cloudimages_spec).
 local cohort = require "ims.cohort"
 local utc = require "ims.utc"
 
@@ -28,94 +28,135 @@ end)
 
 describe("ims.cohort", function()
   local T0 = utc.seconds("2026-11-23T10:00:00Z")
-  local function stamp(s)
-    local whole = math.floor(s)
-    return string.format("2026-11-23T10:%02d:%02d.%03dZ", whole // 60, whole % 60,
-      math.floor((s - whole) * 1000 + 0.5))
+  local function stamp(t)
+    return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", math.floor(t % 1 * 1000))
   end
-  -- job documents: status, begin (seconds after T0), end, type
-  local function doc(status, b, e, kind)
-    return { status = status, job_type = kind or "import", begin_time = b and stamp(b),
-      end_time = e and stamp(e) }
+
+  -- Runs a wait over simulated jobs {begin =, duration =, kind =?, fail =?} (server seconds
+  -- after T0) the way jobs.lua drives the schedule; our clock is the server's plus `offset`,
+  -- a poll takes `rtt`. Returns per-job poll times (local), the time each end was seen, and
+  -- the schedule.
+  local function simulate(jobs, o)
+    o = o or {}
+    local offset, rtt, start = o.offset or 1000, o.rtt or 0.004, o.start or 0.2
+    local list = {}
+    for i = 1, #jobs do list[i] = { job_id = "j" .. i } end
+    local now = T0 + start + offset
+    local c = cohort.new(list, o.interval or 2, o.max_interval or 10, now)
+    local polls, seen_end = {}, {}
+    for i = 1, #jobs do polls[i] = {} end
+    local limit = now + (o.timeout or 600)
+    while c.pending > 0 and now < limit do
+      local due = c:due(now)
+      if #due == 0 then
+        now = math.max(now, c:next_wake())
+      else
+        for _, i in ipairs(due) do c:sent(i, now) end
+        for _, i in ipairs(due) do
+          local j = jobs[i]
+          local server = now - offset + rtt / 2
+          local b = T0 + j.begin
+          local e = b + j.duration
+          local status = server >= e and (j.fail and "FAIL" or "SUCCESS") or "RUNNING"
+          table.insert(polls[i], now)
+          if status ~= "RUNNING" then seen_end[i] = now + rtt end
+          c:seen(i, { status = status, job_type = j.kind or "import", begin_time = stamp(b),
+            end_time = status ~= "RUNNING" and stamp(e) or nil }, now, now + rtt, math.floor(server))
+        end
+        now = now + rtt
+      end
+    end
+    return polls, seen_end, c, offset
   end
-  -- a wait over `docs` after a first poll of each, as jobs:wait_all runs it: returns the
-  -- schedule and each job's answer (delay or nil)
-  local function first_round(docs, interval, max_interval)
+
+  local function total(polls)
+    local n = 0
+    for _, p in ipairs(polls) do n = n + #p end
+    return n
+  end
+
+  -- How long after its end (local time) the last job to end was seen.
+  local function lateness(jobs, seen_end, offset)
+    local worst = -math.huge
+    for i, j in ipairs(jobs) do
+      local ended = T0 + j.begin + j.duration + offset
+      worst = math.max(worst, seen_end[i] - ended)
+    end
+    return worst
+  end
+
+  local function cohort_of(n, duration, spread, order)
     local jobs = {}
-    for i, d in ipairs(docs) do jobs[i] = d end
-    local c = cohort.new(jobs, interval or 2, max_interval or 10)
-    local answers = {}
-    for i, d in ipairs(docs) do
-      answers[i] = (d.status == "SUCCESS" or d.status == "FAIL") and "done" or c:running(i, d, 100) or "backoff"
+    for i = 1, n do
+      local k = order == "reversed" and n - i + 1 or i
+      jobs[i] = { begin = (k - 1) * spread / n, duration = duration + (k % 7) * 0.01 }
     end
-    return c, answers
+    return jobs
   end
 
-  it("reads the test times it builds", function()
-    assert.equal(T0 + 61.5, utc.seconds(stamp(61.5)))
+  it("sees 200 jobs of 5 s end with little more than one poll each, soon after the last ends", function()
+    local jobs = cohort_of(200, 5, 1.5)
+    local polls, seen_end, c, offset = simulate(jobs)
+    assert.equal(0, c.pending)
+    assert.is_true(total(polls) <= 1.25 * 200, "polls: " .. total(polls))
+    assert.is_true(lateness(jobs, seen_end, offset) <= 1, "late by " .. lateness(jobs, seen_end, offset))
   end)
 
-  it("scouts with the earliest-begun job and parks the rest at max_interval", function()
-    local docs = {}
-    for i = 1, 20 do docs[i] = doc("RUNNING", 10 - i % 7) end -- job 6 began first (at 4 s)
-    local c, answers = first_round(docs)
-    -- during the first round each job that began earlier than all before it scouts for a while
-    local earliest = math.huge
-    for i = 1, 20 do
-      local b = 10 - i % 7
-      assert.equal(b < earliest and 2 or 10, answers[i], "job " .. i)
-      earliest = math.min(earliest, b)
+  it("does as well for jobs longer than max_interval, and with our clock an hour off", function()
+    for _, offset in ipairs { -3600, 3600.37 } do
+      local jobs = cohort_of(200, 17, 0.5)
+      local polls, seen_end, c = simulate(jobs, { offset = offset })
+      assert.equal(0, c.pending)
+      assert.is_true(total(polls) <= 1.25 * 200, "polls: " .. total(polls))
+      assert.is_true(lateness(jobs, seen_end, offset) <= 1.5)
     end
-    -- then only job 6 does: every `interval` (cap 2 * 10 / 20 = 1 s, never below 2 s)
-    for i = 1, 20 do assert.equal(i == 6 and 2 or 10, c:running(i, docs[i], 110), "job " .. i) end
   end)
 
-  it("backs the scout off like the plain schedule when the cohort is small", function()
-    local c = first_round({ doc("RUNNING", 1), doc("RUNNING", 2) })
-    local got = {}
-    for k = 1, 6 do got[k] = c:running(1, doc("RUNNING", 1), 100 + k) end
-    -- after the first round's 2: the plain backoff's gaps (cap 2 * 10 / 2 = 10)
-    assert.same({ 3, 4.5, 6.75, 10, 10, 10 }, got)
+  it("still finishes jobs listed against their start order, at most twice each", function()
+    local jobs = cohort_of(100, 5, 2, "reversed")
+    local polls, _, c = simulate(jobs)
+    assert.equal(0, c.pending)
+    assert.is_true(total(polls) <= 2 * 100 + 20, "polls: " .. total(polls))
   end)
 
-  it("leaves a lone job, and jobs without a type or begin time, to the plain backoff", function()
-    local docs = { doc("RUNNING", 1), doc("RUNNING", 2, nil, "export"), { status = "INIT" },
-      { status = "RUNNING", begin_time = stamp(3) } }
-    local c, answers = first_round(docs)
-    -- in the first round the unpolled jobs might have been of the same type
-    assert.same({ 2, 2, "backoff", "backoff" }, answers)
-    for i = 1, 4 do assert.is_nil(c:running(i, docs[i], 110), "job " .. i) end
+  it("gives a few jobs the plain backoff, never max_interval apart", function()
+    local jobs = { { begin = 0, duration = 30 }, { begin = 0, duration = 31 }, { begin = 1, duration = 40, kind = "export" } }
+    local polls, _, c = simulate(jobs, { interval = 1, max_interval = 4 })
+    assert.equal(0, c.pending)
+    for _, p in ipairs(polls) do
+      assert.is_true(p[2] - p[1] >= 0.5)
+      for k = 2, #p do assert.is_true(p[k] - p[k - 1] <= 4 + 0.01, "gap " .. (p[k] - p[k - 1])) end
+    end
   end)
 
-  it("counts only jobs still waiting: the last one running of its type is a lone job", function()
-    local docs = { doc("FAIL", 1, 2), doc("FAIL", 1, 2), doc("FAIL", 2, 3), doc("RUNNING", 3) }
-    local c = cohort.new(docs, 2, 10)
-    for i = 1, 3 do c:finished(i, docs[i], 100) end
-    assert.is_nil(c:running(4, docs[4], 100))
+  it("watches a long cohort through its scout: it at most max_interval apart, the others 3x", function()
+    local jobs = cohort_of(20, 200, 1)
+    local polls = simulate(jobs, { interval = 1, max_interval = 5, timeout = 120 })
+    local scout = polls[1]
+    for k = 2, #scout do assert.is_true(scout[k] - scout[k - 1] <= 5 + 0.01) end
+    for i = 2, #jobs do
+      local p = polls[i]
+      assert.is_true(#p >= 1)
+      for k = 2, #p do assert.is_true(p[k] - p[k - 1] <= 15 + 0.01) end
+      assert.is_true(#p <= 120 / 15 + 2)
+    end
   end)
 
-  it("releases the cohort on a success: each waiting job is due as long after as it began", function()
-    local docs = { doc("RUNNING", 5), doc("RUNNING", 3), doc("RUNNING", 7), doc("RUNNING", 6, nil, "export"),
-      doc("RUNNING", 9), doc("FAIL", 4, 6) }
-    local c = first_round(docs)
-    docs[1] = doc("SUCCESS", 5, 20) -- job 1 (not the scout: 2 began first) ends
-    local hints = c:finished(1, docs[1], 200)
-    -- 2 began earlier: now; 3 two seconds later; 5 four. The other type, the finished job: none.
-    assert.same({ [2] = 0, [3] = 2, [5] = 4 }, hints)
-    -- asked later, a job that is not yet due gets the rest of its wait, an overdue one the backoff
-    assert.equal(1.5, c:running(5, docs[5], 202.5))
-    assert.is_nil(c:running(2, docs[2], 200.5))
-    -- one release per type
-    docs[3] = doc("SUCCESS", 7, 21)
-    assert.is_nil(c:finished(3, docs[3], 201))
+  it("hands the scout over when it fails, and predicts from the jobs that succeed", function()
+    local jobs = cohort_of(50, 6, 1)
+    jobs[1] = { begin = 0, duration = 1, fail = true }
+    local polls, seen_end, c, offset = simulate(jobs)
+    assert.equal(0, c.pending)
+    assert.is_true(total(polls) <= 1.5 * 50, "polls: " .. total(polls))
+    assert.is_true(lateness(jobs, seen_end, offset) <= 1.5, "late by " .. lateness(jobs, seen_end, offset))
   end)
 
-  it("hands scouting to the earliest-begun running job when the scout fails", function()
-    local docs = { doc("RUNNING", 1), doc("RUNNING", 3), doc("RUNNING", 2), doc("RUNNING", 4) }
-    local c = first_round(docs)
-    docs[1] = doc("FAIL", 1, 2)
-    assert.same({ [3] = 2 }, c:finished(1, docs[1], 150)) -- job 3 scouts, polled after `interval`
-    assert.equal(2, c:running(3, docs[3], 152))
-    assert.equal(10, c:running(2, docs[2], 152))
+  it("keeps a slowing cohort's predictions moving later instead of polling early", function()
+    local jobs = {}
+    for i = 1, 100 do jobs[i] = { begin = i * 0.01, duration = 5 + i * 0.02 } end -- 5 s to 7 s
+    local polls, seen_end, c, offset = simulate(jobs)
+    assert.equal(0, c.pending)
+    assert.is_true(total(polls) <= 2 * 100, "polls: " .. total(polls))
+    assert.is_true(lateness(jobs, seen_end, offset) <= 1.5)
   end)
 end)
