@@ -99,8 +99,14 @@ function M.new(opts)
     number_in("retry.max_delay", retry.max_delay, 0, 86400)
     for k, v in pairs(policy.DEFAULT) do if retry[k] == nil then retry[k] = v end end
   end
-  local headers = {}
+  local headers, lower = {}, {}
   for k, v in pairs(opts.headers or {}) do
+    local l = type(k) == "string" and k:lower()
+    if l and lower[l] then -- which one would be sent would depend on table order
+      error("ims.new: option 'headers' names '" .. k .. "' twice ('" .. lower[l] .. "' and '" .. k
+        .. "'): name it once", 2)
+    end
+    if l then lower[l] = k end
     if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
       error("ims.new: option 'headers' must map header names to strings", 2)
     end

@@ -39,6 +39,18 @@ end
 
 local function F(name) return "ims.jobs:" .. name end
 
+-- The wait options, checked where the user passed them: finite numbers >= 0.
+local function wait_opts(fname, opts)
+  opts = validate.options(fname, opts, WAIT_OPTS, 4)
+  for _, k in ipairs { "timeout", "interval", "max_interval" } do
+    local v = opts[k]
+    if v ~= nil and not (v >= 0 and v < math.huge) then
+      error(fname .. ": option '" .. k .. "' must be a finite number >= 0 (got " .. tostring(v) .. ")", 3)
+    end
+  end
+  return opts
+end
+
 -- A Jobs method called with '.' instead of ':' gets a message, not an index error.
 local function check_self(self, fname)
   if getmetatable(self) ~= Jobs then
@@ -263,7 +275,7 @@ function Jobs:wait_all(jobs, opts)
   check_self(self, fname)
   self.client:check_open(fname)
   validate.arg(fname, "jobs", jobs, "table")
-  opts = validate.options(fname, opts, WAIT_OPTS)
+  opts = wait_opts(fname, opts)
   local list = {}
   for i, j in ipairs(jobs) do
     job_id(fname, j) -- a bad entry is named for wait_all, not wrap
@@ -319,7 +331,7 @@ function methods:wait(opts)
   local self_jobs = getmetatable(self).jobs
   local fname = "ims.job:wait"
   self_jobs.client:check_open(fname)
-  opts = validate.options(fname, opts, WAIT_OPTS)
+  opts = wait_opts(fname, opts)
   local failed, pending, rerrs, err = poll(self_jobs, fname, { self }, opts)
   if err then return nil, err end
   if #failed > 0 then return nil, job_error(self, rerrs[1]) end

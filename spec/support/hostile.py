@@ -23,17 +23,23 @@ A response is a JSON object:
   "drip": seconds         send the body one byte per `seconds`
   "raw": text             these bytes instead of a response (status line and all)
   "close_after": N        send the headers and N body bytes of a longer Content-Length, close
+  "pattern": N            N bytes, byte i = i % 251, honouring "Range: bytes=A-" (206)
+  "cut_after": K          with "pattern": close the connection after K bytes of it
+  "reset": true           no response: the connection is reset (RST)
+  "pause": seconds        sleep this long first (before the response, the cut or the reset)
+GET /_hostile/stats gives {"max_in_flight": n, "in_flight": n}: requests answered at once.
 Unrouted paths get 404 {"message": "no route"}.
 """
 
 import json
 import os
 import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"routes": {}, "served": {}, "log": []}
+STATE = {"routes": {}, "served": {}, "log": [], "in_flight": 0, "max_in_flight": 0}
 LOCK = threading.Lock()
 FILLER = b"x" * 65536
 
@@ -41,6 +47,7 @@ FILLER = b"x" * 65536
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128   # many connections at once (client:map) must not meet SYN drops
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -104,7 +111,16 @@ class Handler(BaseHTTPRequestHandler):
                 spec = dict(responses[min(n, len(responses) - 1)], n=n + 1)
         if spec is None:
             return self.send_json(404, {"message": "no route"})
-        self.respond(spec, port)
+        with LOCK:
+            STATE["in_flight"] += 1
+            STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
+        try:
+            if "pause" in spec:
+                time.sleep(float(spec["pause"]))
+            self.respond(spec, port)
+        finally:
+            with LOCK:
+                STATE["in_flight"] -= 1
 
     def raw_headers(self):
         return self.requestline + "\r\n" + "".join(
@@ -117,8 +133,11 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, {"ok": True})
             if path == "/_hostile/log":
                 return self.send_json(200, STATE["log"])
+            if path == "/_hostile/stats":
+                return self.send_json(200, {"in_flight": STATE["in_flight"],
+                                            "max_in_flight": STATE["max_in_flight"]})
             if path == "/_hostile/reset":
-                STATE.update(routes={}, served={}, log=[])
+                STATE.update(routes={}, served={}, log=[], max_in_flight=0)
                 return self.send_json(200, {"ok": True})
         return self.send_json(404, {"message": "no admin route"})
 
@@ -134,6 +153,13 @@ class Handler(BaseHTTPRequestHandler):
             w.flush()
             self.close_connection = True
             return
+        if spec.get("reset"):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        if "pattern" in spec:
+            return self.send_pattern(spec)
         status = spec.get("status", 200)
         headers = spec.get("headers") or {}
         headers = list(headers.items()) if isinstance(headers, dict) else headers
@@ -174,6 +200,30 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(float(spec["drip"]))
             return
         w.write(body)
+
+
+    def send_pattern(self, spec):
+        n = int(spec["pattern"])
+        start, status = 0, 200
+        rng = self.headers.get("Range", "")
+        if rng.startswith("bytes=") and rng.endswith("-"):
+            start, status = int(rng[6:-1]), 206
+        self.send_response_only(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(n - start))
+        if status == 206:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, n - 1, n))
+        self.end_headers()
+        cut = spec.get("cut_after")
+        limit = n if cut is None else min(n, start + int(cut))
+        pos = start
+        while pos < limit:
+            end = min(limit, pos + 65536)
+            self.wfile.write(bytes(i % 251 for i in range(pos, end)))
+            pos = end
+        if cut is not None and limit < n:
+            self.wfile.flush()
+            self.close_connection = True
 
 
 MAIN, OTHER = [0], [0]
