@@ -30,8 +30,7 @@ describe("the C engine", function()
     h:routes { ["/slow"] = { { pause = 0.4, body = "ok" } } }
     local s <close> = core.session()
     local t0 = core.now()
-    local ts = {}
-    for i = 1, 6 do ts[i] = assert(s:submit { url = h.url .. "/slow" }) end
+    for _ = 1, 6 do assert(s:submit { url = h.url .. "/slow" }) end
     assert.equal(6, s:pending())
     local got = {}
     while s:pending() > 0 do
