@@ -120,9 +120,10 @@ bench-quick:
 	bench/run --quick
 
 install: $(CORE)
-	install -d $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims $(DESTDIR)$(PREFIX)/share/lua/5.4/ims
+	install -d $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/images
 	install -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims/core.so
 	install -m 0644 lua/ims/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/
+	install -m 0644 lua/ims/images/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/images/
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims $(DESTDIR)$(PREFIX)/share/lua/5.4/ims

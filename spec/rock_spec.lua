@@ -15,7 +15,7 @@ describe("rockspec", function()
     local f = assert(io.open("rockspec/ims-scm-1.rockspec"))
     local text = f:read("a")
     f:close()
-    for path in io.popen("ls lua/ims/*.lua src/*.c"):lines() do
+    for path in io.popen("ls lua/ims/*.lua lua/ims/*/*.lua src/*.c"):lines() do
       assert.is_truthy(text:find('"' .. path .. '"', 1, true), path .. " missing from the rockspec")
     end
   end)

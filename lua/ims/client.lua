@@ -180,6 +180,18 @@ function Client:project()
 end
 
 --- Internal: used by the SDK's own modules, not part of the public API.
+-- The project a call needs (job URLs, accepting a shared image): raises, naming `fname`, when
+-- the client cannot know it (no `project_id`, no password auth to learn it from); `level` is
+-- the user's call as seen from here. Returns it, or nil, err when getting the token failed.
+-- @local
+function Client:project_for(fname, level)
+  if not self.project_id and not (self._auth and self._auth.kind == "password") then
+    error(fname .. ": the client has no 'project_id' (ims.new{project_id = ...})", level)
+  end
+  return self:project()
+end
+
+--- Internal: used by the SDK's own modules, not part of the public API.
 -- Raises when the client was closed; level points at the caller of the public function.
 -- @local
 function Client:check_open(fname, level)

@@ -8,12 +8,12 @@
 -- for data images, `name` 1–128 characters), `"bucket:object"` URLs and mutually exclusive fields.
 -- The asynchronous calls return a `ims.jobs.Job` to wait on.
 -- @module ims.cloudimages
-local errors = require "ims.errors"
 local json = require "ims.json"
 local pager = require "ims.pager"
 local patch = require "ims.patch"
 local url = require "ims.url"
 local validate = require "ims.validate"
+local verb = require "ims.verb"
 
 local M = {}
 
@@ -21,7 +21,8 @@ local Cloud = {}
 Cloud.__index = Cloud
 Cloud.__name = "ims.CloudImages"
 
-local function F(name) return "ims.cloudimages:" .. name end
+local svc = verb.service("ims.cloudimages", Cloud, "client.cloudimages")
+local function F(name) return verb.fname(svc, name) end
 
 local TAGS = { tags = "strings", image_tags = "table" }
 local COMMON = { description = "string", enterprise_project_id = "string", max_ram = "integer",
@@ -82,10 +83,7 @@ function M.new(client)
   return setmetatable({ client = client }, Cloud)
 end
 
-local function check(self, fname)
-  if getmetatable(self) ~= Cloud then error(fname .. ": call it with ':'", 3) end
-  self.client:check_open(fname, 4)
-end
+local function check(self, fname) verb.check(svc, self, fname, 4) end
 
 -- "bucket:object", both parts present.
 local function bucket_object(fname, field, v, level)
@@ -130,15 +128,7 @@ local function body(fname, b, sch, level)
   return c
 end
 
-local function send_job(self, req)
-  local res, err = self.client:request(req)
-  if not res then return nil, err end
-  if type(res.json) ~= "table" or type(res.json.job_id) ~= "string" then
-    return nil, errors.new { kind = "decode", status = res.status, method = req.method,
-      url = self.client:url(req.path), message = "the response has no job_id" }
-  end
-  return self.client.jobs:wrap { job_id = res.json.job_id }
-end
+local function send_job(self, req) return verb.send(self, req, "job") end
 
 --- The IMS-native API of a client: `client.cloudimages`. Call its functions with `:`; calling with
 -- `.` raises.
@@ -233,14 +223,14 @@ end
 -- @usage
 -- local job = assert(client.cloudimages:create_data_image { name = "data", min_disk = 40,
 --   image_url = "bucket:data.qcow2" })
-function Cloud:create_data_image(b)
-  local fname = F "create_data_image"
-  check(self, fname)
-  local c = body(fname, b, DATA_IMAGE, 2)
-  range(fname, "min_disk", c.min_disk, 40, 2048, 2)
-  return send_job(self, { method = "POST", path = "/v1/cloudimages/dataimages/action", json = c,
-    expect = 200 })
-end
+Cloud.create_data_image = verb.make(svc, { name = "create_data_image", method = "POST",
+  path = { "v1", "cloudimages", "dataimages", "action" }, args = { "body" },
+  kinds = { body = "table" }, wrap = "job",
+  check = function(fname, a, level)
+    a.body = body(fname, a.body, DATA_IMAGE, level)
+    range(fname, "min_disk", a.body.min_disk, 40, 2048, level)
+  end,
+  json = function(a) return a.body end })
 
 --- Creates a whole-server image, system and data disks (`POST /v1/cloudimages/wholeimages/action`).
 -- @function CloudImages:create_whole_image
@@ -257,18 +247,19 @@ end
 -- @usage
 -- local job = assert(client.cloudimages:create_whole_image { name = "backup-web",
 --   instance_id = server_id, vault_id = vault })
-function Cloud:create_whole_image(b)
-  local fname = F "create_whole_image"
-  check(self, fname)
-  local c = body(fname, b, WHOLE, 2)
-  if (c.instance_id == nil) == (c.backup_id == nil) then
-    error(fname .. ": the body needs exactly one of 'instance_id', 'backup_id'", 2)
-  end
-  return send_job(self, { method = "POST", path = "/v1/cloudimages/wholeimages/action", json = c,
-    expect = 200 })
-end
+Cloud.create_whole_image = verb.make(svc, { name = "create_whole_image", method = "POST",
+  path = { "v1", "cloudimages", "wholeimages", "action" }, args = { "body" },
+  kinds = { body = "table" }, wrap = "job",
+  check = function(fname, a, level)
+    a.body = body(fname, a.body, WHOLE, level)
+    if (a.body.instance_id == nil) == (a.body.backup_id == nil) then
+      error(fname .. ": the body needs exactly one of 'instance_id', 'backup_id'", level)
+    end
+  end,
+  json = function(a) return a.body end })
 
 local function image_id(fname, v) return validate.id(fname, "image", v, { "id", "image_id" }) end
+
 
 -- register(image, "bucket:object"): the object's bytes into a queued image.
 
@@ -287,14 +278,11 @@ local function image_id(fname, v) return validate.id(fname, "image", v, { "id", 
 -- local image = assert(client.images:create { name = "reg", disk_format = "qcow2",
 --   container_format = "bare" })
 -- assert(assert(client.cloudimages:register(image, "bucket:disk.qcow2")):wait())
-function Cloud:register(image, image_url)
-  local fname = F "register"
-  check(self, fname)
-  local id = image_id(fname, image)
-  bucket_object(fname, "image_url", image_url, 2)
-  return send_job(self, { method = "PUT", path = url.path("v1", "cloudimages", id, "upload"),
-    json = { image_url = image_url }, expect = 200 })
-end
+Cloud.register = verb.make(svc, { name = "register", method = "PUT",
+  path = { "v1", "cloudimages", "{image}", "upload" }, args = { "image", "image_url" },
+  kinds = { image_url = "any" }, wrap = "job",
+  check = function(fname, a, level) bucket_object(fname, "image_url", a.image_url, level) end,
+  json = function(a) return { image_url = a.image_url } end })
 
 -- export(image, {bucket_url=, file_format=?, is_quick_export=?})
 
@@ -313,20 +301,20 @@ end
 -- @usage
 -- local job = assert(client.cloudimages:export(id, { bucket_url = "bucket:golden.qcow2",
 --   file_format = "qcow2" }))
-function Cloud:export(image, opts)
-  local fname = F "export"
-  check(self, fname)
-  local id = image_id(fname, image)
-  local c = validate.options(fname, opts, EXPORT)
-  bucket_object(fname, "bucket_url", c.bucket_url, 2)
-  if c.is_quick_export then
-    if c.file_format then error(fname .. ": omit 'file_format' with is_quick_export", 2) end
-  elseif not c.file_format then
-    error(fname .. ": missing required field 'file_format' (or is_quick_export = true)", 2)
-  end
-  return send_job(self, { method = "POST", path = url.path("v1", "cloudimages", id, "file"),
-    json = c, expect = 200 })
-end
+Cloud.export = verb.make(svc, { name = "export", method = "POST",
+  path = { "v1", "cloudimages", "{image}", "file" }, args = { "image", "opts" },
+  kinds = { opts = "any" }, wrap = "job",
+  check = function(fname, a, level)
+    local c = validate.options(fname, a.opts, EXPORT, level + 1)
+    bucket_object(fname, "bucket_url", c.bucket_url, level)
+    if c.is_quick_export then
+      if c.file_format then error(fname .. ": omit 'file_format' with is_quick_export", level) end
+    elseif not c.file_format then
+      error(fname .. ": missing required field 'file_format' (or is_quick_export = true)", level)
+    end
+    a.opts = c
+  end,
+  json = function(a) return a.opts end })
 
 -- update(image, changes): {name = "x", __description = ims.null} or explicit ops.
 
@@ -348,18 +336,8 @@ function Cloud:update(image, changes)
   local id = image_id(fname, image)
   -- every IMS image has a name; a removal must carry a value for IMS
   local ops = patch.ops(fname, image, changes, { known = { name = true }, remove_value = "" })
-  local res, err = self.client:request { method = "PATCH", path = url.path("v2", "cloudimages", id),
-    json = json.array(ops), expect = 200 }
-  if not res then return nil, err end
-  return self.client.images:_wrap(res.json)
-end
-
-local function list_query(fname, query)
-  local q = validate.options(fname, query, LIST_QUERY, 4)
-  local max = q.max
-  q.max = nil
-  if max and max > 0 and not q.limit then q.limit = math.min(max, 500) end
-  return q, max
+  return verb.send(self, { method = "PATCH", path = url.path("v2", "cloudimages", id),
+    json = json.array(ops), expect = 200 }, "image")
 end
 
 local function pages(self, q)
@@ -382,7 +360,7 @@ end
 function Cloud:list(query)
   local fname = F "list"
   check(self, fname)
-  local q, max = list_query(fname, query)
+  local q, max = pager.query(fname, query, LIST_QUERY, 500)
   return pager.list(pages(self, q), function(t) return self.client.images:_wrap(t) end, max)
 end
 
@@ -402,7 +380,7 @@ end
 function Cloud:each(query)
   local fname = F "each"
   check(self, fname)
-  local q, max = list_query(fname, query)
+  local q, max = pager.query(fname, query, LIST_QUERY, 500)
   return pager.each(pages(self, q), function(t) return self.client.images:_wrap(t) end, max)
 end
 

@@ -19,12 +19,14 @@ local url = require "ims.url"
 local cohort = require "ims.cohort"
 local utc = require "ims.utc"
 local validate = require "ims.validate"
+local verb = require "ims.verb"
 
 local M = {}
 
 local Jobs = {}
 Jobs.__index = Jobs
 Jobs.__name = "ims.Jobs"
+local svc = verb.service("ims.jobs", Jobs, "client.jobs")
 
 local WAIT_OPTS = { timeout = "number", interval = "number", max_interval = "number",
   progress = "function" }
@@ -60,10 +62,7 @@ end
 
 local function job_id(fname, v) return validate.id(fname, "job", v, { "job_id", "id" }) end
 
--- An id from the wire, used in a path or a journal line: a plain string of id characters.
-local function wire_id(v)
-  return type(v) == "string" and v:match("^[%w][%w._-]*$") and v ~= "." and v ~= ".." and v or nil
-end
+local wire_id = validate.wire_id
 
 -- The image a job produced: entities.image_id, else the first sub-job's.
 local function image_of(doc)
@@ -90,11 +89,7 @@ end
 -- The project in job URLs: given, or learnt from a project_name-scoped token. Raises when
 -- the client cannot know it; returns nil, err when getting the token failed.
 local function project(self, fname, level)
-  local c = self.client
-  if not c.project_id and not (c._auth and c._auth.kind == "password") then
-    error(fname .. ": the client has no 'project_id' (ims.new{project_id = ...})", level + 1)
-  end
-  return c:project()
+  return self.client:project_for(fname, level + 1)
 end
 
 --- The job API of a client: `client.jobs`.
@@ -113,14 +108,14 @@ end
 -- @usage local job = assert(client.jobs:get(job_id)); print(job.status, job.image_id)
 function Jobs:get(job)
   local fname = F "get"
-  check_self(self, fname)
-  self.client:check_open(fname)
+  verb.check(svc, self, fname, 3)
   local id = job_id(fname, job)
   local p, perr = project(self, fname, 2)
   if not p then return nil, perr end
-  local res, err = self.client:request { path = url.path("v1", p, "jobs", id), expect = 200 }
-  if not res then return nil, err end
-  return fill(self, {}, res.json)
+  return verb.send(self, { path = url.path("v1", p, "jobs", id), expect = 200 }, function(_, doc)
+    if type(doc) ~= "table" or type(doc.status) ~= "string" then return nil, "a job document" end
+    return fill(self, { job_id = id }, doc) -- our id, whatever the answer says
+  end)
 end
 
 -- A job object for an id (or a job table), without a request.
@@ -272,8 +267,7 @@ end
 -- if err then print(err.kind, table.concat(err.failed, ",")) end
 function Jobs:wait_all(jobs, opts)
   local fname = F "wait_all"
-  check_self(self, fname)
-  self.client:check_open(fname)
+  verb.check(svc, self, fname, 3)
   validate.arg(fname, "jobs", jobs, "table")
   opts = wait_opts(fname, opts)
   local list = {}

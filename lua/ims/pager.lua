@@ -2,8 +2,32 @@
 -- Glance pages by following the top-level `next` link; `each` and `list` are built on it.
 local errors = require "ims.errors"
 local url = require "ims.url"
+local validate = require "ims.validate"
 
 local M = {}
+
+-- The query of a list/each call, checked against `schema` (raises at the caller of the public
+-- function that called this): `max` taken out (and checked >= 0), a page size of at most
+-- `page_max` when a few items are asked for, and with `properties` (Glance) each property
+-- filter moved into the query. Returns query, max.
+function M.query(fname, query, schema, page_max)
+  local q = validate.options(fname, query, schema, 4)
+  local max = q.max
+  if max and max < 0 then error(fname .. ": option 'max' must be >= 0", 3) end
+  q.max = nil
+  if max and max > 0 and not q.limit then q.limit = math.min(max, page_max) end
+  local props = q.properties
+  q.properties = nil
+  for k, v in pairs(props or {}) do
+    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number"
+        and type(v) ~= "boolean") then
+      error(fname .. ": option 'properties' must map property names to values", 3)
+    end
+    if schema[k] then error(fname .. ": '" .. k .. "' is a filter of its own, not a property", 3) end
+    q[k] = v
+  end
+  return q, max
+end
 
 -- Glance v2: GET path?query, items under body[key], next page at body.next (relative link).
 function M.glance(client, path, query, key)

@@ -177,4 +177,11 @@ function M.id(fname, name, value, fields, level)
     .. concat(names, " or ") .. " (got " .. g .. ")", level)
 end
 
+-- An id from the wire, used in a path, a header or a journal line: a string of id characters
+-- (letters, digits, '-', '_', '.'), not "." or ".."; anything else is nil.
+function M.wire_id(v)
+  if type(v) ~= "string" or #v > 255 or not v:match("^[%w][%w._-]*$") then return nil end
+  return v
+end
+
 return M

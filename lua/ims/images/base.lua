@@ -1,0 +1,60 @@
+-- ims.images.base: what the pieces of client.images share (src: images.lua, images/data.lua,
+-- images/members.lua, images/objects.lua): the class table, its verb service, the attribute
+-- schema, and the helpers both metadata and data calls use.
+local json = require "ims.json"
+local validate = require "ims.validate"
+local verb = require "ims.verb"
+
+local M = {}
+
+local Images = {}
+Images.__index = Images
+Images.__name = "ims.Images"
+M.Images = Images
+M.svc = verb.service("ims.images", Images, "client.images")
+
+function M.F(name) return verb.fname(M.svc, name) end
+
+-- The guard of the methods that are code, not rows (upload, list, ...).
+function M.check(self, fname) verb.check(M.svc, self, fname, 4) end
+
+-- (a tail call: its frame is gone, so the user is level 3 from validate.id)
+function M.image_id(fname, v) return validate.id(fname, "image", v, { "id", "image_id" }, 3) end
+
+-- Glance core attributes and their types; anything else is an extra property (a string).
+M.ATTRS = {
+  name = "string", id = "string", visibility = { "private", "shared", "community", "public" },
+  protected = "boolean", container_format = "string", disk_format = "string",
+  tags = "strings", min_ram = "integer", min_disk = "integer", os_hidden = "boolean",
+}
+local ATTRS = M.ATTRS
+
+-- The POST body for create(attrs), checked; misuse raises at the caller of the public
+-- function that called this (create or import).
+function M.create_body(fname, attrs)
+  validate.arg(fname, "attrs", attrs, "table", 4)
+  local body = {}
+  for k, v in pairs(attrs) do
+    if type(k) ~= "string" then error(fname .. ": attribute names must be strings", 3) end
+    local spec = ATTRS[k]
+    if spec then
+      body[k] = validate.arg(fname, k, v, spec, 4)
+    elseif v == json.null then
+      error(fname .. ": attribute '" .. k .. "' cannot be null on create", 3)
+    elseif type(v) ~= "string" then
+      -- not an attribute, and not a string: a typo like min_dsik = 40 is the likely cause
+      error(fname .. ": unknown option '" .. k .. "' (not a Glance attribute; an extra property "
+        .. "must be a string, got " .. type(v) .. ")", 3)
+    else
+      body[k] = v
+    end
+  end
+  if body.tags then body.tags = json.array(body.tags) end
+  return body
+end
+
+function M.post_image(self, body)
+  return verb.send(self, { method = "POST", path = "/v2/images", json = body, expect = 201 }, "image")
+end
+
+return M
