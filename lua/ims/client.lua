@@ -270,7 +270,7 @@ Client.__close = Client.close
 function Client:journal(path)
   local fname = "ims.client:journal"
   self:check_open(fname)
-  validate.arg(fname, "path", path, "string")
+  validate.arg(fname, "path", path, "path")
   return journal.open(self, path)
 end
 

@@ -64,10 +64,36 @@ local function nonempty(s) return type(s) == "string" and s ~= "" and s or nil e
 -- @usage
 -- local ok, err = client.images:get("missing")
 -- print(tostring(err)) --> ims: GET https://…/v2/images/missing: 404 ... (request req-…)
+-- What a terminal may safely show of a value from the wire: control characters (C0, DEL, C1:
+-- ESC, BEL, CSI, ...) and bytes that are not UTF-8 become \xNN, so printing an error cannot
+-- retitle, clear or recolour a terminal. err.body stays raw.
+local function printable(s)
+  s = tostring(s)
+  if utf8.len(s) and not s:find("[%c\127]") and not s:find("\xC2[\x80-\x9F]") then return s end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local b = s:byte(i)
+    local len = b < 0x80 and 1 or b >= 0xC2 and b <= 0xDF and 2 or b >= 0xE0 and b <= 0xEF and 3
+      or b >= 0xF0 and b <= 0xF4 and 4 or 0
+    local ch = len > 0 and s:sub(i, i + len - 1)
+    local ok, cp = false, nil
+    if ch and #ch == len and utf8.len(ch) == 1 then ok, cp = pcall(utf8.codepoint, ch) end
+    if ok and not (cp < 0x20 or (cp >= 0x7F and cp < 0xA0)) then
+      out[#out + 1] = ch
+      i = i + len
+    else
+      out[#out + 1] = string.format("\\x%02X", b)
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+M.printable = printable
+
 function Error.__tostring(e)
   local parts = {}
   local function add(v)
-    if v ~= nil and v ~= "" then parts[#parts + 1] = tostring(v) end
+    if v ~= nil and v ~= "" then parts[#parts + 1] = printable(v) end
   end
   -- a status or a curl name speaks for itself (an auth failure is a 401 like any other);
   -- other failures say what kind they are
@@ -79,10 +105,10 @@ function Error.__tostring(e)
   add(e.message)
   if #parts == 0 then add(e.kind or "error") end
   local rest = table.concat(parts, " ")
-  if e.request_id then rest = rest .. " (request " .. tostring(e.request_id) .. ")" end
+  if e.request_id then rest = rest .. " (request " .. printable(e.request_id) .. ")" end
   local where = {}
-  if nonempty(e.method) then where[#where + 1] = e.method end
-  if nonempty(e.url) then where[#where + 1] = e.url end
+  if nonempty(e.method) then where[#where + 1] = printable(e.method) end
+  if nonempty(e.url) then where[#where + 1] = printable(e.url) end
   if #where > 0 then return "ims: " .. table.concat(where, " ") .. ": " .. rest end
   return "ims: " .. rest
 end
@@ -254,7 +280,7 @@ function M.from_transport(terr, method, u)
   terr = type(terr) == "table" and terr or { message = terr ~= nil and tostring(terr) or nil }
   local code = terr.code
   return M.new {
-    kind = code == "OPERATION_TIMEDOUT" and "timeout" or "transport",
+    kind = code == "OPERATION_TIMEDOUT" and "timeout" or code == "FILE" and "file" or "transport",
     code = code, curl_code = terr.curl_code, message = terr.message,
     method = method, url = u,
     retryable = policy.TRANSIENT[code] == true,

@@ -362,6 +362,11 @@ end
 -- @usage local image = assert(assert(job:wait()):image()); print(image.id, image.status)
 function methods:image()
   local jobs = getmetatable(self).jobs
+  if not self.image_id and type(self.entities) == "table" and self.entities.image_id ~= nil then
+    -- the server named an image, or was expected to, but nothing usable as an id: its doing
+    return nil, errors.new { kind = "decode", job = self, message = "the job (" .. tostring(self.status)
+      .. ") names no usable image id" }
+  end
   if not self.image_id then
     error("ims.job:image: the job has no image_id (status " .. tostring(self.status) .. ")", 2)
   end

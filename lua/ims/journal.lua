@@ -12,6 +12,15 @@ local errors = require "ims.errors"
 
 local M = {}
 
+-- Every field is written %-encoded (tabs, line breaks, '%' and every other control byte), so no
+-- value, whatever a server put in it, can end a record or forge another.
+local function encode(v)
+  return (v:gsub("[%c%%\127]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+local function decode(v)
+  return (v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
 local Journal = {}
 Journal.__index = Journal
 Journal.__name = "ims.Journal"
@@ -31,7 +40,7 @@ function M.open(client, path)
   if f then
     for line in f:lines() do
       local key, kind, id = line:match("^([^\t]+)\t(%a+)\t([^\t]+)$")
-      if key then records[key] = { kind = kind, id = id } end
+      if key then records[decode(key)] = { kind = kind, id = decode(id) } end
     end
     f:close()
   end
@@ -52,7 +61,7 @@ end
 -- Appends one record and flushes it to the file before returning.
 local function record(self, key, kind, id)
   self.records[key] = { kind = kind, id = id }
-  local ok, msg = self.file:write(key, "\t", kind, "\t", id, "\n")
+  local ok, msg = self.file:write(encode(key), "\t", kind, "\t", encode(id), "\n")
   if ok then ok, msg = self.file:flush() end
   if not ok then
     return errors.new { kind = "file", code = "FILE", message = "cannot write " .. self.path .. ": "

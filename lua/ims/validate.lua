@@ -13,7 +13,8 @@ local mtype, tointeger, concat, sort, format = math.type, math.tointeger, table.
 
 local ARTICLE = { string = "a string", integer = "an integer", number = "a number",
   boolean = "a boolean", table = "a table", ["function"] = "a function", any = "any value",
-  strings = "a list of strings", text = "a string without CR, LF or NUL" }
+  strings = "a list of strings", text = "a string without CR, LF or NUL",
+  path = "a file path (a string without NUL)" }
 
 -- A spec is a type string ("string", "string|strings", ...), an enum ({"asc", "desc"}), or a
 -- field spec ({type = <spec>, required = true}).
@@ -79,6 +80,11 @@ local function check_base(base, v)
     for i = 1, n do
       if type(v[i]) ~= "string" then return false, nil, got(v[i]) .. " at index " .. i end
     end
+    return true, v
+  end
+  if base == "path" then -- the C library would cut it at a NUL and use another file
+    if tv ~= "string" then return false end
+    if v:find("%z") then return false, nil, "a string holding NUL" end
     return true, v
   end
   if base == "text" then -- goes into a header line: CR/LF would start another header

@@ -52,13 +52,16 @@ local function checksum_error(method, u, algo, want, got, extra)
 end
 
 local function parse_source(fname, source)
-  if type(source) == "string" then return { body_file = source } end
+  if type(source) == "string" then
+    validate.arg(fname, "source", source, "path", 4)
+    return { body_file = source }
+  end
   if type(source) ~= "table" then
     error(fname .. ": argument 'source' must be a file path or a table with 'path' or 'reader' "
       .. "(got " .. type(source) .. ")", 3)
   end
   local s = validate.options(fname .. ": source", source,
-    { path = "string", reader = "function", size = "integer" }, 4)
+    { path = "path", reader = "function", size = "integer" }, 4)
   if (s.path ~= nil) == (s.reader ~= nil) then
     error(fname .. ": argument 'source' needs exactly one of 'path', 'reader'", 3)
   end
@@ -237,6 +240,62 @@ function Images:import(source, attrs, opts)
   return nil, uerr
 end
 
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local n = f:seek("end")
+  f:close()
+  return n
+end
+
+-- One GET of the image's data into the file `part` (continued when `resume`) or the function
+-- `sink`, checked against `meta` (size, the recorded digest when `algo`): result or nil, err.
+local function fetch(self, id, meta, t)
+  local size = meta and math.tointeger(meta.size)
+  local resume, offset = t.resume, 0
+  if resume then
+    offset = file_size(t.part) or 0
+    -- a partial file longer than the image cannot be a prefix of it: start over
+    if size and offset > size then resume, offset = false, 0 end
+  end
+  local progress
+  if t.progress then
+    local user = t.progress
+    progress = function(dl_now, dl_total)
+      user(offset + dl_now, dl_total > 0 and offset + dl_total or (size or offset + dl_now))
+    end
+  end
+  local path = url.path("v2", "images", id, "file")
+  local res, err = self.client:request { path = path, sink_file = t.part, sink = t.sink,
+    append = resume or nil, download_digests = t.digests, progress = progress,
+    expect = { 200, 206, 416, 204 }, transfer = true }
+  if not res then return nil, err end
+  local u = self.client:url(path)
+  if res.status == 204 then
+    return nil, errors.new { kind = "http", status = 204, method = "GET", url = u,
+      message = "the image has no data yet", retryable = false }
+  end
+  local bytes = (res.resumed_from or 0) + res.downloaded
+  if res.status == 416 then -- the partial file may already be complete
+    if not (resume and size and offset == size) then
+      return nil, errors.from_response(res, "GET", u)
+    end
+    bytes = offset
+    if progress then progress(0, 0) end
+  end
+  local result = { bytes = bytes }
+  for name, hex in pairs(res.download_digests or {}) do result[name] = hex end
+  if size and bytes ~= size then
+    return nil, errors.new { kind = "checksum", method = "GET", url = u, code = "size",
+      message = string.format("size mismatch: image has %d bytes, received %d", size, bytes) }
+  end
+  if t.algo and result[t.algo] ~= t.want then
+    return nil, checksum_error("GET", u, t.algo, t.want, result[t.algo],
+      resume and " (after resuming a partial file)" or nil)
+  end
+  return result
+end
+
 -- download(image, dest, opts): dest is a path or function(chunk). Returns
 -- {bytes =, <digest> = hex, ...} with every digest computed.
 
@@ -270,6 +329,7 @@ function Images:download(image, dest, opts)
     error(fname .. ": argument 'dest' must be a file path or a function (got " .. type(dest)
       .. ")", 2)
   end
+  if type(dest) == "string" then validate.arg(fname, "dest", dest, "path") end
   opts = validate.options(fname, opts, DOWNLOAD_OPTS)
   if opts.resume and type(dest) ~= "string" then
     error(fname .. ": option 'resume' needs a file path as 'dest'", 2)
@@ -288,52 +348,34 @@ function Images:download(image, dest, opts)
   end
   -- a verified download always reports sha512 (api.md's shape), even for an image whose
   -- only recorded digest is the md5 checksum
-  local digests = digest_list(fname, opts.digests, verify and { "sha512", algo } or nil)
-  local size = meta and math.tointeger(meta.size)
-  local offset = 0
-  local progress
-  if opts.progress then
-    local user = opts.progress
-    progress = function(dl_now, dl_total)
-      user(offset + dl_now, dl_total > 0 and offset + dl_total or (size or offset + dl_now))
-    end
+  local t = { digests = digest_list(fname, opts.digests, verify and { "sha512", algo } or nil),
+    progress = opts.progress, algo = verify and algo or nil, want = want }
+  if type(dest) == "function" then
+    t.sink = dest
+    return fetch(self, id, meta, t)
   end
-  local resume = opts.resume
-  if resume then -- progress starts at the partial file's size
-    local f = io.open(dest, "rb")
-    offset = f and f:seek("end") or 0
-    if f then f:close() end
-    -- a partial file longer than the image cannot be a prefix of it: start over
-    if size and offset > size then resume, offset = false, 0 end
+  -- The bytes go to dest.part, renamed to dest only once complete and verified: a failed or
+  -- wrong download never leaves a file at dest that looks complete, nor clobbers one there.
+  t.part = dest .. ".part"
+  if opts.resume and not file_size(t.part) and file_size(dest) then
+    os.rename(dest, t.part) -- the file given is the one to continue
   end
-  local path = url.path("v2", "images", id, "file")
-  local res, err = self.client:request { path = path,
-    sink_file = type(dest) == "string" and dest or nil,
-    sink = type(dest) == "function" and dest or nil, append = resume or nil,
-    download_digests = digests, progress = progress, expect = { 200, 206, 416, 204 },
-    transfer = true }
-  if not res then return nil, err end
-  local u = self.client:url(path)
-  if res.status == 204 then
-    return nil, errors.new { kind = "http", status = 204, method = "GET", url = u,
-      message = "the image has no data yet", retryable = false }
+  t.resume = opts.resume and file_size(t.part) ~= nil
+  local result, err = fetch(self, id, meta, t)
+  if not result and t.resume and err.kind == "checksum" then
+    -- the kept prefix was not the image's (a corrupt tail, another image): start over, once
+    os.remove(t.part)
+    t.resume = false
+    result, err = fetch(self, id, meta, t)
   end
-  local bytes = (res.resumed_from or 0) + res.downloaded
-  if res.status == 416 then -- the partial file may already be complete
-    if not (resume and size and offset == size) then
-      return nil, errors.from_response(res, "GET", u)
-    end
-    bytes = offset
-    if progress then progress(0, 0) end
+  if not result then
+    if not opts.resume then os.remove(t.part) end -- with resume, the next run continues it
+    return nil, err
   end
-  local result = { bytes = bytes }
-  for name, hex in pairs(res.download_digests or {}) do result[name] = hex end
-  if size and bytes ~= size then
-    return nil, errors.new { kind = "checksum", method = "GET", url = u, code = "size",
-      message = string.format("size mismatch: image has %d bytes, received %d", size, bytes) }
-  end
-  if verify and algo and result[algo] ~= want then
-    return nil, checksum_error("GET", u, algo, want, result[algo])
+  local ok, msg = os.rename(t.part, dest)
+  if not ok then
+    return nil, errors.new { kind = "file", code = "FILE", message = "cannot rename " .. t.part
+      .. " to " .. dest .. ": " .. tostring(msg) }
   end
   return result
 end
