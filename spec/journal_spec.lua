@@ -97,7 +97,8 @@ describe("client:journal", function()
     assert.has_error(function() j:image("k", fn) end, "ims.journal:image: key 'k' is recorded for a job")
     assert.has_error(function() j:job("other", function() return "not a job" end) end,
       "ims.journal:job: 'start' must return a job (a table with job_id)")
-    assert.has_error(function() c:journal(42) end, "ims.client:journal: argument 'path' must be a file path (a string without NUL) (got 42)")
+    assert.has_error(function() c:journal(42) end,
+      "ims.client:journal: argument 'path' must be a file path (a string without NUL) (got 42)")
     j:close()
     j:close()
     assert.has_error(function() j:job("new", fn) end, "ims.journal:job: the journal is closed")
