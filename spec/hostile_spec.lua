@@ -194,3 +194,292 @@ describe("no header injection", function()
     assert.is_nil(raw:find("/jobs/", 1, true))
   end)
 end)
+
+local JSON = { ["Content-Type"] = "application/json" }
+
+local function token_client(opts)
+  opts = opts or {}
+  opts.endpoint = opts.endpoint or h.url
+  opts.auth = opts.auth or { token = "t" }
+  if opts.retry == nil then opts.retry = false end
+  return ims.new(opts)
+end
+
+describe("errors print safely", function()
+  it("escapes control bytes and invalid UTF-8 in everything tostring(err) shows", function()
+    h:routes { ["/v2/images/x"] = { { status = 404,
+      headers = { ["Content-Type"] = "application/json", ["X-Request-Id"] = "req-\27[2J-\7" },
+      body = '{"message": "gone \\u001b]0;pwned\\u0007 \\u009b31m caf\\u00e9", "code": "IMG.\\u001b0027"}' } } }
+    local c <close> = token_client()
+    local _, err = c.images:get("x")
+    local text = tostring(err)
+    assert.is_nil(text:find("[%c\127]"), text)
+    assert.is_nil(text:find("\194\155", 1, true)) -- C1 CSI as UTF-8
+    assert.matches("\\x1B]0;pwned\\x07", text, 1, true)
+    assert.matches("café", text, 1, true) -- real text survives
+    assert.matches("(request req-\\x1B[2J-\\x07)", text, 1, true)
+    assert.truthy(err.body:find("\\u001b", 1, true)) -- the raw body stays raw
+    h:routes { ["/v2/images/y"] = { { status = 500, headers = { ["Content-Type"] = "text/plain" },
+      body = "bad \255\254 bytes" } } }
+    local _, err2 = c.images:get("y")
+    assert.matches("bad \\xFF\\xFE bytes", tostring(err2), 1, true)
+  end)
+end)
+
+describe("values from the wire are data", function()
+  local function job_doc(id, status, entities)
+    return { headers = JSON, body = require("ims.json").encode { job_id = id, status = status,
+      job_type = "t", begin_time = "2026-01-01T00:00:00Z", entities = entities or {} } }
+  end
+
+  it("keeps polling our job whatever job_id the answers carry, and never raises on them", function()
+    h:routes { ["/v1/p1/jobs/j1"] = { job_doc("other", "RUNNING"), job_doc("..", "RUNNING"),
+      { headers = JSON, body = '{"job_id": 5, "status": "RUNNING"}' },
+      job_doc("j2", "SUCCESS", { image_id = ".." }) } }
+    local c <close> = token_client { project_id = "p1" }
+    local job = assert(c.jobs:wrap("j1"):wait { interval = 0.05, max_interval = 0.05, timeout = 10 })
+    assert.equal("j1", job.job_id)
+    assert.equal("SUCCESS", job.status)
+    for _, r in ipairs(h:log()) do assert.equal("/v1/p1/jobs/j1", r.target) end
+    assert.is_nil(job.image_id)
+    local img, err = job:image() -- the server named "..": not an image we can ask for
+    assert.is_nil(img)
+    assert.equal("decode", err.kind)
+    for _, bad in ipairs { '{"job_id": 5, "status": "SUCCESS", "entities": {"image_id": {"a": 1}}}',
+      '{"job_id": "j1", "status": "SUCCESS", "entities": {"image_id": 42}}' } do
+      h:reset()
+      h:routes { ["/v1/p1/jobs/j1"] = { { headers = JSON, body = bad } } }
+      local got = assert(c.jobs:get("j1"))
+      assert.equal("j1", got.job_id)
+      local i2, e2 = got:image()
+      assert.is_nil(i2)
+      assert.equal("decode", e2.kind)
+    end
+  end)
+
+  it("refuses a job id from the wire that could forge a journal record, and encodes records", function()
+    h:routes { ["/v1/cloudimages/wholeimages/action"] = {
+      { headers = JSON, body = '{"job_id": "j1\\nevil\\tjob\\t1"}' } } }
+    local c <close> = token_client { project_id = "p1" }
+    local path = env.tmpfile("forge.journal")
+    local j <close> = assert(c:journal(path))
+    local job, err = j:job("whole", function()
+      return c.cloudimages:create_whole_image { name = "w", instance_id = "i" }
+    end)
+    assert.is_nil(job)
+    assert.equal("decode", err.kind)
+    -- a value of our own with tabs and line breaks round-trips as one record
+    assert(j:job("mine", function() return { job_id = "a\tb\nc%d" } end))
+    j:close()
+    local text = env.read(path)
+    assert.equal(1, select(2, text:gsub("\n", "")))
+    local again <close> = assert(c:journal(path))
+    local job2, _, how = again:job("mine", function() error("must not start again") end)
+    assert.equal("recorded", how)
+    assert.equal("a\tb\nc%d", job2.job_id)
+  end)
+end)
+
+describe("bounded memory, bounded paging", function()
+  it("caps a JSON or error body, endless or huge, with a clear error and no crash", function()
+    h:routes { ["/v2/images/big"] = { { size = 5 * 1024 * 1024, headers = JSON } },
+      ["/v2/images/endless"] = { { endless = true, headers = JSON } },
+      ["/v2/images/bad"] = { { status = 500, endless = true } } }
+    local c <close> = token_client { max_body = 1024 * 1024 }
+    for _, id in ipairs { "big", "endless", "bad" } do
+      local img, err = c.images:get(id)
+      assert.is_nil(img)
+      assert.equal("BODY_TOO_LARGE", err.code)
+      assert.matches("max_body", tostring(err))
+    end
+    assert.has_error(function() token_client { max_body = -1 } end)
+  end)
+
+  it("stops a listing whose next link keeps changing, or that never ends", function()
+    h:routes { ["/v2/images"] = { { headers = JSON,
+      body = '{"images": [{"id": "same"}], "next": "/v2/images?marker={n}"}' } } }
+    local c <close> = token_client()
+    local list, err = c.images:list()
+    assert.is_nil(list)
+    assert.equal("PAGE_LOOP", err.code)
+    assert.equal(2, #h:log())
+    local ok, raised = pcall(function() for _ in c.images:each() do end end)
+    assert.is_false(ok)
+    assert.equal("PAGE_LOOP", raised.code)
+
+    h:reset()
+    h:routes { ["/v2/images"] = { { headers = JSON,
+      body = '{"images": [{"id": "i{n}"}], "next": "/v2/images?marker=i{n}"}' } } }
+    local pager = require "ims.pager"
+    local saved = pager.MAX_PAGES
+    pager.MAX_PAGES = 30
+    local l2, e2 = c.images:list()
+    pager.MAX_PAGES = saved
+    assert.is_nil(l2)
+    assert.equal("TOO_MANY_PAGES", e2.code)
+    assert.equal(30, #h:log())
+    -- and a whole listing is one call: bounded by the client's timeout
+    h:reset()
+    h:routes { ["/v2/images"] = { { headers = JSON, pause = 0.1,
+      body = '{"images": [{"id": "i{n}"}], "next": "/v2/images?marker=i{n}"}' } } }
+    local slow <close> = token_client { timeout = 0.6 }
+    local t0 = core.now()
+    local l3, e3 = slow.images:list()
+    assert.is_nil(l3)
+    assert.equal("timeout", e3.kind)
+    assert.is_true(core.now() - t0 < 2)
+  end)
+
+  it("stops an IMS marker loop", function()
+    h:routes { ["/v2/cloudimages"] = { { headers = JSON,
+      body = '{"images": [{"id": "a"}, {"id": "b"}]}' }, { headers = JSON,
+      body = '{"images": [{"id": "c"}, {"id": "d"}]}' } } } -- then c, d for ever
+    local c <close> = token_client()
+    local list, err = c.cloudimages:list { limit = 2 }
+    assert.is_nil(list)
+    assert.equal("PAGE_LOOP", err.code)
+    assert.equal(3, #h:log())
+  end)
+end)
+
+describe("malformed 200 answers", function()
+  local variants = {
+    { headers = { ["Content-Type"] = "text/html" }, body = "<html><body>Welcome</body></html>" },
+    { headers = JSON, body = '"a string"' },
+    { headers = JSON, body = "null" },
+    { headers = JSON, body = "{}" },
+    { headers = JSON, body = "[1, 2]" },
+    { body = '{"id": "x", "images": [], "job_id": "j"}' }, -- no content type: not JSON to us
+    { headers = JSON, body = '{"images": [1, "x", null]}' },
+    { headers = JSON, body = '{"images": [{"id": {"nested": true}}]}' },
+  }
+  local calls = {
+    function(c) return c.images:get("x") end,
+    function(c) return c.images:create { name = "n" } end,
+    function(c) return c.images:update("x", { name = "n" }) end,
+    function(c) return c.images:list() end,
+    function(c) return c.images:create_member("x", "p2") end,
+    function(c) return c.images:list_members("x") end,
+    function(c) return c.images:get_member("x", "p2") end,
+    function(c) return c.images:update_member("x", "p2", "accepted") end,
+    function(c) return c.images:accept("x") end,
+    function(c) return c.cloudimages:create { name = "n", image_url = "b:o", min_disk = 1 } end,
+    function(c) return c.cloudimages:update("x", { name = "n" }) end,
+    function(c) return c.cloudimages:list() end,
+    function(c) return c.cloudimages:export("x", { bucket_url = "b:o", file_format = "qcow2" }) end,
+    function(c) return c.jobs:get("j") end,
+    function(c) return c.images:download("x", function() end) end,
+  }
+  it("give nil, err of kind decode from every call, never a Lua error", function()
+    for v, variant in ipairs(variants) do
+      h:reset()
+      local routes = {}
+      for _, path in ipairs { "/v2/images", "/v2/images/x", "/v2/images/x/members",
+        "/v2/images/x/members/p2", "/v2/cloudimages/action", "/v2/cloudimages/x", "/v2/cloudimages",
+        "/v1/cloudimages/x/file", "/v1/p1/jobs/j" } do
+        routes[path] = { variant }
+      end
+      h:routes(routes)
+      local c <close> = token_client { project_id = "p1" }
+      for k, call in ipairs(calls) do
+        local ok, value, err = pcall(call, c)
+        assert.is_true(ok, "variant " .. v .. ", call " .. k .. " raised: " .. tostring(value))
+        if value == nil then
+          assert.is_true(ims.is_error(err), "variant " .. v .. ", call " .. k)
+          assert.is_truthy(err.kind == "decode" or err.kind == "http", err.kind)
+        end
+      end
+    end
+  end)
+end)
+
+describe("files", function()
+  local n = 256 * 1024
+  local data
+  setup(function()
+    local t = {}
+    for i = 0, n - 1 do t[#t + 1] = string.char(i % 251) end
+    data = table.concat(t)
+  end)
+  local function routes(md5, file)
+    h:routes { ["/v2/images/img"] = { { headers = JSON, body = '{"id": "img", "status": "active", "size": '
+      .. n .. ', "checksum": "' .. md5 .. '"}' } }, ["/v2/images/img/file"] = file or { { pattern = n } } }
+  end
+
+  it("never leaves a complete-looking wrong file at dest, nor clobbers one there", function()
+    routes(string.rep("0", 32)) -- the server's checksum is not its data's
+    local c <close> = token_client()
+    local dest = env.tmpfile("wrong.bin")
+    local r, err = c.images:download("img", dest)
+    assert.is_nil(r)
+    assert.equal("checksum", err.kind)
+    assert.is_nil(io.open(dest, "rb"))
+    assert.is_nil(io.open(dest .. ".part", "rb"))
+    env.write(dest, "precious")
+    local r2 = c.images:download("img", dest)
+    assert.is_nil(r2)
+    assert.equal("precious", env.read(dest))
+  end)
+
+  it("keeps a resumable partial file aside, and starts over once when its tail is corrupt", function()
+    local md5 = core.digest("md5", data)
+    routes(md5, { { pattern = n, cut_after = 100000 }, { pattern = n } })
+    local c <close> = token_client()
+    local dest = env.tmpfile("resume.bin")
+    local r, err = c.images:download("img", dest, { resume = true })
+    assert.is_nil(r)
+    assert.equal("PARTIAL_FILE", err.code)
+    assert.is_nil(io.open(dest, "rb"))
+    assert.equal(100000, #env.read(dest .. ".part"))
+    assert(c.images:download("img", dest, { resume = true }))
+    assert.equal(data, env.read(dest))
+    assert.is_nil(io.open(dest .. ".part", "rb"))
+    -- a partial file whose bytes are not the image's: the resumed check fails, one fresh try
+    h:reset()
+    routes(md5)
+    env.write(dest .. ".part", string.rep("x", 5000))
+    local r3 = assert(c.images:download("img", dest, { resume = true }))
+    assert.equal(n, r3.bytes)
+    assert.equal(data, env.read(dest))
+    local gets = 0
+    for _, q in ipairs(h:log()) do if q.target == "/v2/images/img/file" then gets = gets + 1 end end
+    assert.equal(2, gets)
+  end)
+
+  it("refuses NUL in paths as misuse, and reports file trouble as kind file", function()
+    local c <close> = token_client()
+    assert.has_error(function() c.images:download("img", "nul\0.evil") end,
+      "ims.images:download: argument 'dest' must be a file path (a string without NUL) (got a string holding NUL)")
+    assert.has_error(function() c.images:upload("img", "up\0.other") end)
+    assert.has_error(function() c.images:upload("img", { path = "up\0.other" }) end)
+    assert.has_error(function() c:journal("j\0x") end)
+    local _, err = c.images:upload("img", "/nonexistent/file.raw")
+    assert.equal("file", err.kind)
+    routes(core.digest("md5", data))
+    local _, err2 = c.images:download("img", "/nonexistent/dir/x.bin", { resume = true })
+    assert.equal("file", err2.kind)
+  end)
+end)
+
+describe("numbers", function()
+  it("refuses non-finite and out-of-range numbers where the user passed them", function()
+    for _, case in ipairs {
+      { { timeout = -1 }, "timeout" }, { { timeout = 0 / 0 }, "timeout" },
+      { { timeout = math.huge }, "timeout" }, { { connect_timeout = 0 }, "connect_timeout" },
+      { { stall_timeout = -5 }, "stall_timeout" }, { { rate_limit = 0 }, "rate_limit" },
+      { { rate_limit = 0 / 0 }, "rate_limit" }, { { retry = { attempts = 0 } }, "retry.attempts" },
+      { { retry = { base_delay = -1 } }, "retry.base_delay" },
+    } do
+      local opts = case[1]
+      opts.endpoint = h.url
+      local ok, err = pcall(ims.new, opts)
+      assert.is_false(ok)
+      assert.matches("^ims.new: option '" .. case[2]:gsub("%p", "%%%0") .. "'", err)
+    end
+    local c <close> = token_client { project_id = "p1" }
+    local ok, err = pcall(function() c.jobs:wrap("j"):wait { interval = -1 } end)
+    assert.is_false(ok)
+    assert.matches("ims.job:wait: option 'interval'", err, 1, true)
+    assert.has_error(function() c.images:list { max = -1 } end, "ims.images:list: option 'max' must be >= 0")
+  end)
+end)

@@ -247,6 +247,11 @@ function Client:map(items, fn, opts)
   return self._engine:map(items, fn, concurrency, opts.progress)
 end
 
+--- Internal: a deadline of the client's `timeout` from now, for a call made of many requests
+-- (a whole listing).
+-- @local
+function Client:deadline() return policy.deadline(self._timeout) end
+
 --- Internal: sleeps `seconds`; inside `map`, other tasks run meanwhile.
 -- @local
 function Client:sleep(seconds) self._engine:sleep(seconds) end

@@ -340,8 +340,8 @@ function Cloud:update(image, changes)
     json = json.array(ops), expect = 200 }, "image")
 end
 
-local function pages(self, q)
-  return pager.marker(self.client, "/v2/cloudimages", q, "images", q.limit or 500)
+local function pages(self, q, deadline)
+  return pager.marker(self.client, "/v2/cloudimages", q, "images", q.limit or 500, deadline)
 end
 
 --- Lists IMS images (`GET /v2/cloudimages`), paging by `marker` through every page.
@@ -361,7 +361,8 @@ function Cloud:list(query)
   local fname = F "list"
   check(self, fname)
   local q, max = pager.query(fname, query, LIST_QUERY, 500)
-  return pager.list(pages(self, q), function(t) return self.client.images:_wrap(t) end, max)
+  local wrap = function(t) return self.client.images:_wrap(t) end
+  return pager.list(pages(self, q, self.client:deadline()), wrap, max) -- every page in `timeout`
 end
 
 --- Iterates over IMS images lazily, one page at a time (`GET /v2/cloudimages`).

@@ -116,7 +116,9 @@ function Images:list(query)
   check(self, fname)
   local q, max = pager.query(fname, query, LIST_QUERY, 1000)
   if max == 0 then return {} end
-  return pager.list(pager.glance(self.client, "/v2/images", q, "images"), images_wrap(self), max)
+  -- one call: every page within the client's timeout
+  return pager.list(pager.glance(self.client, "/v2/images", q, "images", self.client:deadline()),
+    images_wrap(self), max)
 end
 
 --- Iterates over images lazily, one page at a time (`GET /v2/images`, following `next`).

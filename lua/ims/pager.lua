@@ -29,10 +29,53 @@ function M.query(fname, query, schema, page_max)
   return q, max
 end
 
--- Glance v2: GET path?query, items under body[key], next page at body.next (relative link).
-function M.glance(client, path, query, key)
+-- A listing cannot page forever, whatever the server's links and markers say: at most this
+-- many pages, each answer's items checked, and a page of nothing but items already seen is a
+-- loop (a server that ignores the marker, or changes its link without moving on).
+M.MAX_PAGES = 10000
+
+local function page_error(res, u, message, code)
+  return errors.new { kind = "decode", code = code, status = res and res.status, method = "GET",
+    url = u, message = message }
+end
+
+-- The items of one answer, checked (a list of objects with an id); nil, err otherwise. `seen`
+-- collects ids across pages: a non-empty page holding only seen ones is a loop.
+local function page_items(res, key, u, seen)
+  local items = type(res.json) == "table" and res.json[key]
+  if type(items) ~= "table" then return nil, page_error(res, u, "response has no '" .. key .. "' list") end
+  local new = 0
+  for i, item in ipairs(items) do
+    local id = type(item) == "table" and validate.wire_id(item.id)
+    if not id then
+      return nil, page_error(res, u, "item " .. i .. " of '" .. key .. "' is not an object with an id")
+    end
+    if not seen[id] then
+      seen[id] = true
+      new = new + 1
+    end
+  end
+  if #items > 0 and new == 0 then
+    return nil, page_error(res, u, "pagination loop: the page holds only items already listed", "PAGE_LOOP")
+  end
+  return items
+end
+
+-- Counts pages against MAX_PAGES; an error when there are too many.
+local function counted(state, u)
+  state.pages = state.pages + 1
+  if state.pages > M.MAX_PAGES then
+    return page_error(nil, u, "more than " .. M.MAX_PAGES .. " pages: the listing does not end",
+      "TOO_MANY_PAGES")
+  end
+end
+
+-- Glance v2: GET path?query, items under body[key], next page at body.next (a link on the
+-- endpoint's origin: the request path refuses any other). `deadline`: one for every page
+-- (list), or nil (each: every page has the client's timeout).
+function M.glance(client, path, query, key, deadline)
   local next_url, started
-  local seen = {}
+  local links, seen, state = {}, {}, { pages = 0 }
   return function()
     if not started then -- the endpoint may come from a token's catalog: not known before
       started = true
@@ -41,46 +84,43 @@ function M.glance(client, path, query, key)
       next_url = client:url(path, query)
     end
     if not next_url then return nil end
-    if seen[next_url] then
-      return false, errors.new { kind = "decode", method = "GET", url = next_url,
-        message = "pagination loop: the server repeated a next link" }
+    if links[next_url] then
+      return false, page_error(nil, next_url, "pagination loop: the server repeated a next link", "PAGE_LOOP")
     end
-    seen[next_url] = true
-    local res, err = client:request { url = next_url, expect = 200 }
+    links[next_url] = true
+    local cerr = counted(state, next_url)
+    if cerr then return false, cerr end
+    local res, err = client:request { url = next_url, expect = 200, deadline = deadline }
     if not res then return false, err end
-    local body = res.json
-    local items = type(body) == "table" and body[key]
-    if type(items) ~= "table" then
-      return false, errors.new { kind = "decode", status = res.status, method = "GET",
-        url = next_url, message = "response has no '" .. key .. "' list" }
-    end
-    next_url = #items > 0 and type(body.next) == "string" and url.resolve(client.endpoint, body.next)
-      or nil
+    local items, ierr = page_items(res, key, next_url, seen)
+    if not items then return false, ierr end
+    local nxt = res.json.next
+    next_url = #items > 0 and type(nxt) == "string" and url.resolve(client.endpoint, nxt) or nil
     return items
   end
 end
 
 -- IMS: GET path?query&limit=N[&marker=last id]; items under body[key], no links: a page shorter
 -- than the limit is the last one.
-function M.marker(client, path, query, key, limit)
+function M.marker(client, path, query, key, limit, deadline)
   local marker, done = query.marker, false
+  local seen, state = {}, { pages = 0 }
   return function()
     if done then return nil end
     local q = {}
     for k, v in pairs(query) do q[k] = v end
     q.limit, q.marker = limit, marker
-    local res, err = client:request { path = path, query = q, expect = 200 }
+    local u = client:url(path, q)
+    local cerr = counted(state, u)
+    if cerr then return false, cerr end
+    local res, err = client:request { path = path, query = q, expect = 200, deadline = deadline }
     if not res then return false, err end
-    local items = type(res.json) == "table" and res.json[key]
-    if type(items) ~= "table" then
-      return false, errors.new { kind = "decode", status = res.status, method = "GET",
-        url = client:url(path, q), message = "response has no '" .. key .. "' list" }
-    end
-    local last = items[#items]
-    if #items < limit or type(last) ~= "table" or last.id == nil or last.id == marker then
+    local items, ierr = page_items(res, key, u, seen)
+    if not items then return false, ierr end
+    if #items < limit then
       done = true
     else
-      marker = last.id
+      marker = items[#items].id
     end
     return items
   end

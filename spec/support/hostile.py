@@ -129,7 +129,8 @@ class Handler(BaseHTTPRequestHandler):
     def admin(self, path, body):
         with LOCK:
             if path == "/_hostile/routes" and self.command == "PUT":
-                STATE["routes"].update(json.loads(body or b"{}"))
+                # surrogateescape: a body may carry bytes that are not UTF-8 (sent back as is)
+                STATE["routes"].update(json.loads((body or b"{}").decode("utf-8", "surrogateescape")))
                 return self.send_json(200, {"ok": True})
             if path == "/_hostile/log":
                 return self.send_json(200, STATE["log"])
