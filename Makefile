@@ -21,7 +21,7 @@ SRC  := $(wildcard src/*.c)
 HDR  := $(wildcard src/*.h)
 CORE := $(BUILD)/ims/core.so
 
-.PHONY: all build test demo lint valgrind asan install uninstall clean rock deps fuzz embed-example
+.PHONY: all build test demo lint valgrind asan install uninstall clean rock deps fuzz fuzz-api embed-example
 
 all build: $(CORE)
 
@@ -77,6 +77,13 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := fuzz_canon fuzz_sign fuzz_headers
 FUZZ_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=all $(LUA_CFLAGS) $(CURL_CFLAGS)
+# The seeded API fuzzer (spec/api_fuzz_spec.lua; make test runs 1,000 calls from a fixed seed)
+# for FUZZ_API_ITERS calls from FUZZ_API_SEED (default: the time; a failure prints its seed).
+FUZZ_API_ITERS ?= 30000
+fuzz-api:
+	IMS_API_FUZZ_ITERS=$(FUZZ_API_ITERS) IMS_API_FUZZ_SEED=$${FUZZ_API_SEED:-$$(date +%s)} \
+	  scripts/test spec/api_fuzz_spec.lua
+
 fuzz:
 	scripts/deps fuzz
 	@mkdir -p $(BUILD)/fuzz

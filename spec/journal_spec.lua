@@ -79,12 +79,22 @@ describe("client:journal", function()
     assert.equal("http", err.kind)
     assert.equal(nil, env.read(path):find("bad", 1, true))
     j:close()
-    env.write(path, env.read(path) .. "half a rec") -- a crash mid-write
+    env.write(path, env.read(path) .. "good\tjob\t8f3c") -- a crash mid-write: a cut-off job id
     local j2 <close> = assert(c:journal(path))
-    local ok = assert(j2:job("good", function()
+    local ok, _, how = assert(j2:job("good", function()
       return c.cloudimages:create_whole_image { name = unique("good"), instance_id = S.IMS_INSTANCE_STOPPED }
     end))
+    assert.equal("started", how) -- not "recorded" as job 8f3c
     assert(ok:wait { interval = 0.2, timeout = 60 })
+    j2:close()
+    -- the record written after the torn line is on a line of its own: a rerun finds it
+    local j3 <close> = assert(c:journal(path))
+    local again, _, how3 = j3:job("good", function() error("must not start again") end)
+    assert.equal("recorded", how3)
+    assert.equal(ok.job_id, again.job_id)
+    local dir_journal, derr = c:journal(env.tmp) -- a directory: nil, err, not a raise
+    assert.is_nil(dir_journal)
+    assert.equal("file", derr.kind)
   end)
 
   it("refuses misuse and reports an unwritable file", function()

@@ -128,6 +128,36 @@ describe("misuse", function()
     noproj:close()
   end)
 
+  it("objects' methods called with '.', ids no URL can name, values JSON cannot carry", function()
+    local img = c.images:_wrap { id = "abc" }
+    raises(function() img.delete({}) end, "ims.image:delete: call it with ':'", "image:delete(...)")
+    raises(function() img.refresh("abc") end, "ims.image:refresh: call it with ':'")
+    local job = c.jobs:wrap("j1")
+    raises(function() job.wait() end, "ims.job:wait: call it with ':'")
+    raises(function() job.image(img) end, "ims.job:image: call it with ':'")
+    raises(function() c.map({}, print) end, "ims.client:map: call it with ':'")
+    raises(function() c.close(img) end, "ims.client:close: call it with ':'")
+    local j <close> = assert(c:journal(os.tmpname()))
+    raises(function() j.close() end, "ims.journal:close: call it with ':'")
+    raises(function() j.job("k", print) end, "ims.journal:job: call it with ':'")
+    raises(function() j:job("k", function() end) end, "ims.journal:job: 'start' returned nothing")
+    -- "." and ".." would address another resource once in the path
+    raises(function() c.images:get("..") end, "ims.images:get", "'image'", "'..'")
+    raises(function() c.images:delete_tag("abc", ".") end, "ims.images:delete_tag", "'tag'", "'.'")
+    raises(function() c.images:create_member("abc", "..") end, "ims.images:create_member", "'project_id'")
+    raises(function() c.jobs:get { job_id = "." } end, "ims.jobs:get", "'job'")
+    raises(function() c.images:update("abc", { { op = "add", path = "/x", value = print } }) end,
+      "ims.images:update: changes[1].value cannot be sent as JSON")
+    raises(function() c.cloudimages:update("abc", { __description = { 0 / 0 } }) end,
+      "ims.cloudimages:update: '__description' cannot be sent as JSON", "NaN")
+    raises(function() ims.sign "GET" end, "ims.sign: argument 'req' must be a table (got string)")
+    -- a job object is made for an image's id without turning the image into a job
+    local as_job = c.jobs:wrap(img)
+    assert.are_not.equal(img, as_job)
+    assert.equal("abc", as_job.job_id)
+    assert.is_function(img.delete)
+  end)
+
   it("a closed client raises on every call", function()
     c:close()
     raises(function() c.images:get("x") end, "ims.images:get", "closed")

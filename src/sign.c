@@ -434,7 +434,8 @@ print(r.authorization)
 */
 int ims_l_sign(lua_State *L) {
   size_t n;
-  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_type(L, 1) != LUA_TTABLE)
+    luaL_error(L, SIGN_FN ": argument 'req' must be a table (got %s)", luaL_typename(L, 1));
   lua_settop(L, 1);
   lua_pushnil(L);
   while (lua_next(L, 1)) {

@@ -196,6 +196,9 @@ end
 -- @local
 function Client:check_open(fname, level)
   -- level: the user's call, counted from here (3 when the public function calls this itself)
+  if getmetatable(self) ~= Client then
+    error(fname .. ": call it with ':' (client:" .. fname:match("[^:]+$") .. "(...))", level or 3)
+  end
   if not self._session then error(fname .. ": the client is closed", level or 3) end
 end
 
@@ -209,6 +212,7 @@ end
 -- client:close()
 -- client:close() -- still true
 function Client:close()
+  if getmetatable(self) ~= Client then error("ims.client:close: call it with ':' (client:close())", 2) end
   if self._session then
     self._session:close()
     self._session = nil
@@ -236,7 +240,7 @@ end
 --   { concurrency = 8 })
 function Client:map(items, fn, opts)
   local fname = "ims.client:map"
-  self:check_open(fname)
+  Client.check_open(self, fname)
   validate.arg(fname, "items", items, "table")
   validate.arg(fname, "fn", fn, "function")
   opts = validate.options(fname, opts, { concurrency = "integer", progress = "function" })
@@ -274,7 +278,7 @@ Client.__close = Client.close
 -- local job = assert(journal:job("import", function() return client.cloudimages:create(body) end))
 function Client:journal(path)
   local fname = "ims.client:journal"
-  self:check_open(fname)
+  Client.check_open(self, fname)
   validate.arg(fname, "path", path, "path")
   return journal.open(self, path)
 end
@@ -434,7 +438,12 @@ function Client:request(spec)
   for _, k in ipairs(CORE_KEYS) do req[k] = spec[k] end
   local content_type = spec.content_type
   if spec.json ~= nil then
-    req.body = json.encode(spec.json)
+    local ok, body = pcall(json.encode, spec.json)
+    if not ok then -- the calls check what they send; this names any that let a value through
+      error((spec.fname or "ims.client:request") .. ": the request body cannot be sent as JSON ("
+        .. tostring(body) .. ")", 2)
+    end
+    req.body = body
     content_type = content_type or "application/json"
   end
   -- the token request carries only what it needs: the client's headers are the endpoint's

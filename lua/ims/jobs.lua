@@ -130,7 +130,9 @@ end
 function Jobs:wrap(job)
   check_self(self, F "wrap")
   local id = job_id(F "wrap", job)
-  if type(job) == "table" then
+  -- a plain table (or one of our jobs) becomes the job in place; an object of another kind
+  -- (an image, another client's job) is left as it is, and a new job is made
+  if type(job) == "table" and (getmetatable(job) == nil or getmetatable(job) == self._mt) then
     job.job_id = id -- a table holding only `id` gets `job_id` too: polls need it
     return setmetatable(job, self._mt)
   end
@@ -322,8 +324,8 @@ end
 -- local done, err = job:wait { timeout = 1800, progress = function(j) print(j.status) end }
 -- if not done and err.kind == "timeout" then done, err = err.job:wait() end
 function methods:wait(opts)
-  local self_jobs = getmetatable(self).jobs
   local fname = "ims.job:wait"
+  local self_jobs = verb.object(self, methods, fname).jobs
   self_jobs.client:check_open(fname)
   opts = wait_opts(fname, opts)
   local failed, pending, rerrs, err = poll(self_jobs, fname, { self }, opts)
@@ -346,7 +348,7 @@ end
 -- closed client
 -- @usage assert(job:refresh()); print(job.status, job.entities.process_percent)
 function methods:refresh()
-  local jobs = getmetatable(self).jobs
+  local jobs = verb.object(self, methods, "ims.job:refresh").jobs
   local fresh, err = jobs:get(self)
   if not fresh then return nil, err end
   return fill(jobs, self, fresh)
@@ -361,7 +363,7 @@ end
 -- closed client
 -- @usage local image = assert(assert(job:wait()):image()); print(image.id, image.status)
 function methods:image()
-  local jobs = getmetatable(self).jobs
+  local jobs = verb.object(self, methods, "ims.job:image").jobs
   if not self.image_id and type(self.entities) == "table" and self.entities.image_id ~= nil then
     -- the server named an image, or was expected to, but nothing usable as an id: its doing
     return nil, errors.new { kind = "decode", job = self, message = "the job (" .. tostring(self.status)

@@ -35,16 +35,23 @@ end
 
 -- Opens (creating it) the journal at `path` for `client`; returns the journal or nil, err.
 function M.open(client, path)
-  local records = {}
+  local records, torn = {}, false
   local f = io.open(path, "rb")
   if f then
-    for line in f:lines() do
+    local text, rerr = f:read("a") -- nil on a directory (opening one succeeds)
+    f:close()
+    if not text then
+      return nil, errors.new { kind = "file", code = "FILE",
+        message = "cannot read " .. path .. ": " .. tostring(rerr) }
+    end
+    for line in text:gmatch("([^\n]*)\n") do -- a torn last line (no newline yet) is not a record
       local key, kind, id = line:match("^([^\t]+)\t(%a+)\t([^\t]+)$")
       if key then records[decode(key)] = { kind = kind, id = decode(id) } end
     end
-    f:close()
+    torn = text ~= "" and text:sub(-1) ~= "\n"
   end
   local out, msg = io.open(path, "ab")
+  if out and torn then out:write("\n") end -- the next record starts on a line of its own
   if not out then
     return nil, errors.new { kind = "file", code = "FILE", message = "cannot write " .. tostring(msg) }
   end
@@ -53,6 +60,9 @@ end
 
 -- Checks a call's arguments: an open journal, a key, a function.
 local function check(self, fname, key, fn, fn_name)
+  if getmetatable(self) ~= Journal then
+    error(fname .. ": call it with ':' (journal:" .. fname:match("[^:]+$") .. "(...))", 3)
+  end
   if not self.file then error(fname .. ": the journal is closed", 3) end
   check_key(fname, key)
   if type(fn) ~= "function" then error(fname .. ": argument '" .. fn_name .. "' must be a function", 3) end
@@ -107,7 +117,10 @@ function Journal:job(key, start)
   local r = recorded(self, fname, key, "job")
   if r then return self.client.jobs:wrap(r.id), nil, "recorded" end
   local job, err = start()
-  if not job then return nil, err end
+  if not job then
+    if err == nil then error(fname .. ": 'start' returned nothing (a job, or nil and an error)", 2) end
+    return nil, err
+  end
   local id = type(job) == "table" and (job.job_id or job.id)
   if type(id) ~= "string" then error(fname .. ": 'start' must return a job (a table with job_id)", 2) end
   local werr = record(self, key, "job", id)
@@ -146,7 +159,10 @@ function Journal:image(key, create)
     if err.status ~= 404 then return nil, err end
   end
   local img, err = create()
-  if not img then return nil, err end
+  if not img then
+    if err == nil then error(fname .. ": 'create' returned nothing (an image, or nil and an error)", 2) end
+    return nil, err
+  end
   if type(img) ~= "table" or type(img.id) ~= "string" then
     error(fname .. ": 'create' must return an image (a table with id)", 2)
   end
@@ -163,6 +179,7 @@ end
 -- @raise never
 -- @usage journal:close()
 function Journal:close()
+  if getmetatable(self) ~= Journal then error("ims.journal:close: call it with ':' (journal:close())", 2) end
   if self.file then
     self.file:close()
     self.file = nil

@@ -7,6 +7,16 @@ local validate = require "ims.validate"
 
 local M = {}
 
+-- A value must be one JSON can carry (no function, no NaN, no cycle...): misuse otherwise.
+local function sendable(where, v)
+  if v == nil then return nil end -- no value (a remove)
+  local ok, why = pcall(json.encode, v)
+  if not ok then
+    error(where .. " cannot be sent as JSON (" .. tostring(why):gsub("^json: ", "") .. ")", 4)
+  end
+  return v
+end
+
 local OP = { op = { type = { "add", "replace", "remove" }, required = true },
   path = { type = "string", required = true }, value = "any" }
 
@@ -25,7 +35,7 @@ function M.ops(fname, image, changes, policy)
       if type(op) ~= "table" then error(where .. " must be a table", 3) end
       validate.options(where, op, OP, 4)
       if op.path:sub(1, 1) ~= "/" then error(where .. ".path must start with '/'", 3) end
-      ops[i] = { op = op.op, path = op.path, value = op.value }
+      ops[i] = { op = op.op, path = op.path, value = sendable(where .. ".value", op.value) }
     end
     return ops
   end
@@ -49,6 +59,7 @@ function M.ops(fname, image, changes, policy)
         error(fname .. ": unknown option '" .. k .. "' (not a Glance attribute; an extra property "
           .. "must be a string, got " .. type(v) .. ")", 3)
       end
+      sendable(fname .. ": '" .. k .. "'", v)
       if policy.arrays and policy.arrays[k] then v = json.array(v) end
       local present = known or (type(image) == "table" and image[k] ~= nil)
       ops[#ops + 1] = { op = present and "replace" or "add", path = path, value = v }

@@ -167,16 +167,19 @@ function M.id(fname, name, value, fields, level)
   if type(fields) == "number" then fields, level = nil, fields end
   fields = fields or { "id" }
   level = level or 3
-  if type(value) == "string" and value ~= "" then return value end
+  -- "", "." and ".." name no resource (in a path they would name another one)
+  local function usable(v) return type(v) == "string" and v ~= "" and v ~= "." and v ~= ".." end
+  if usable(value) then return value end
   if type(value) == "table" then
     for _, f in ipairs(fields) do
       local id = value[f]
-      if type(id) == "string" and id ~= "" then return id end
+      if usable(id) then return id end
     end
   end
   local names = {}
   for i, f in ipairs(fields) do names[i] = "'" .. f .. "'" end
   local g = value == "" and "empty string"
+    or (value == "." or value == "..") and "'" .. value .. "'"
     or type(value) == "table" and "table without " .. concat(names, " or ")
     or got(value)
   error(fname .. ": argument '" .. name .. "' must be an id string or a table with "

@@ -28,6 +28,18 @@ function M.check(svc, self, fname, level)
   self.client:check_open(fname, level + 1)
 end
 
+-- The guard of an object's method (an image, a member, a job): `self` must carry the class's
+-- metatable, whose `__index` is `methods`; returns that metatable. `fname` is
+-- "ims.image:refresh"; the message shows the call as "image:refresh(...)".
+function M.object(self, methods, fname, level)
+  local mt = getmetatable(self)
+  if type(mt) ~= "table" or mt.__index ~= methods then
+    error(fname .. ": call it with ':' on an object the client made (" .. fname:match("[^.]+$")
+      .. "(...))", (level or 2) + 1)
+  end
+  return mt
+end
+
 -- Argument kinds: kind(fname, name, value) -> the value to use, raising at the user's line
 -- (seen from a kind function: 1 itself, 2 the method, 3 the user; a tail call to validate.*
 -- leaves the kind's frame out, so it is 3 there too).
@@ -38,11 +50,16 @@ M.kinds = {
   tag = function(fname, name, v)
     validate.arg(fname, name, v, "string", 4)
     if #v == 0 or #v > 255 then error(fname .. ": argument '" .. name .. "' must be 1 to 255 bytes", 3) end
+    if v == "." or v == ".." then
+      error(fname .. ": argument '" .. name .. "' cannot be '" .. v .. "' (no URL can name it)", 3)
+    end
     return v
   end,
   project_id = function(fname, name, v)
     validate.arg(fname, name, v, "string", 4)
-    if v == "" then error(fname .. ": argument '" .. name .. "' must not be empty", 3) end
+    if v == "" or v == "." or v == ".." then
+      error(fname .. ": argument '" .. name .. "' must be a project id (got '" .. v .. "')", 3)
+    end
     return v
   end,
   status = function(fname, name, v)

@@ -9,7 +9,8 @@ reached the wire (a credential sent to the other origin, an injected header line
 
 Admin routes (main port only, never recorded):
   PUT  /_hostile/routes   JSON {path: [response, ...]}: requests whose path (without query)
-                          is `path` get the responses in turn; the last one repeats
+                          is `path` get the responses in turn; the last one repeats; the
+                          path "*" answers every path without a route of its own
   GET  /_hostile/log      JSON [{port, method, target, raw (header block), body_len}, ...]
   POST /_hostile/reset    forget routes and log
 
@@ -102,12 +103,13 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             STATE["log"].append({"port": port, "method": self.command, "target": self.path,
                                  "raw": self.raw_headers(), "body_len": len(body)})
-            responses = STATE["routes"].get(path)
+            key = path if path in STATE["routes"] else "*"
+            responses = STATE["routes"].get(key)
             if responses is None:
                 spec = None
             else:
-                n = STATE["served"].get(path, 0)
-                STATE["served"][path] = n + 1
+                n = STATE["served"].get(key, 0)
+                STATE["served"][key] = n + 1
                 spec = dict(responses[min(n, len(responses) - 1)], n=n + 1)
         if spec is None:
             return self.send_json(404, {"message": "no route"})

@@ -13,7 +13,12 @@ function M.metatables(images)
     { __index = member_methods, __name = "ims.Member", images = images }
 end
 
-local function images_of(obj) return getmetatable(obj).images end
+local verb = require "ims.verb"
+
+-- The client.images an object belongs to, after the ':' guard (`fname`: "ims.image:refresh").
+local function images_of(obj, methods, fname)
+  return verb.object(obj, methods, fname, 3).images
+end
 
 -- Replaces the fields of obj with those of fresh (same object, methods kept).
 local function refill(obj, fresh)
@@ -41,7 +46,7 @@ end
 -- @raise on misuse: a closed client
 -- @usage repeat assert(image:refresh()) until image.status ~= "saving"
 function image_methods:refresh()
-  local fresh, err = images_of(self):get(self)
+  local fresh, err = images_of(self, image_methods, "ims.image:refresh"):get(self)
   if not fresh then return nil, err end
   return refill(self, fresh)
 end
@@ -55,7 +60,7 @@ end
 -- @raise on misuse: as `Images:update`
 -- @usage assert(image:update { min_ram = 1024, os_distro = ims.null })
 function image_methods:update(changes)
-  local fresh, err = images_of(self):update(self, changes)
+  local fresh, err = images_of(self, image_methods, "ims.image:update"):update(self, changes)
   if not fresh then return nil, err end
   return refill(self, fresh)
 end
@@ -71,7 +76,7 @@ end
 -- @raise on misuse: as `Images:upload`
 -- @usage assert(image:upload("disk.qcow2")); print(image.status, image.size)
 function image_methods:upload(source, opts)
-  local fresh, err = images_of(self):upload(self, source, opts)
+  local fresh, err = images_of(self, image_methods, "ims.image:upload"):upload(self, source, opts)
   if not fresh then return nil, err end
   return refill(self, fresh)
 end
@@ -176,7 +181,16 @@ end
 -- @usage assert(shared_image:reject())
 for _, name in ipairs { "delete", "download", "update_tag", "delete_tag", "create_member",
   "list_members", "get_member", "update_member", "delete_member", "accept", "reject" } do
-  image_methods[name] = function(self, ...) return images_of(self)[name](images_of(self), self, ...) end
+  local fname = "ims.image:" .. name
+  image_methods[name] = function(self, ...)
+    local images = images_of(self, image_methods, fname)
+    return images[name](images, self, ...)
+  end
+end
+
+-- The client.images of a member, after the ':' guard for its method `name`.
+local function of_member(obj, name)
+  return verb.object(obj, member_methods, "ims.member:" .. name, 3).images
 end
 
 --- A member: a plain table of Glance's fields (`member_id` = the project, `image_id`,
@@ -196,7 +210,7 @@ end
 -- @raise on misuse: a closed client
 -- @usage assert(member:accept())
 function member_methods:accept()
-  return images_of(self):update_member(self.image_id, self.member_id, "accepted")
+  return of_member(self, "accept"):update_member(self.image_id, self.member_id, "accepted")
 end
 
 --- Rejects the shared image for this member (`Images:update_member` with `"rejected"`).
@@ -207,7 +221,7 @@ end
 -- @raise on misuse: a closed client
 -- @usage assert(member:reject())
 function member_methods:reject()
-  return images_of(self):update_member(self.image_id, self.member_id, "rejected")
+  return of_member(self, "reject"):update_member(self.image_id, self.member_id, "rejected")
 end
 
 --- Reloads the member's fields (`Images:get_member`), in place.
@@ -218,7 +232,7 @@ end
 -- @raise on misuse: a closed client
 -- @usage assert(member:refresh()); print(member.status)
 function member_methods:refresh()
-  local fresh, err = images_of(self):get_member(self.image_id, self.member_id)
+  local fresh, err = of_member(self, "refresh"):get_member(self.image_id, self.member_id)
   if not fresh then return nil, err end
   return refill(self, fresh)
 end
@@ -232,7 +246,7 @@ end
 -- @raise on misuse: a closed client
 -- @usage assert(member:delete())
 function member_methods:delete()
-  return images_of(self):delete_member(self.image_id, self.member_id)
+  return of_member(self, "delete"):delete_member(self.image_id, self.member_id)
 end
 
 M.refill = refill
