@@ -4,7 +4,7 @@ the Glance v2 pass-through. Templates double as the keys of the request statisti
 import re
 import urllib.parse
 
-from . import actions, cloudimages, proxy
+from . import actions, cloudimages, proxy, versions
 
 MAX_TOKEN_BODY = 64 * 1024
 
@@ -45,6 +45,12 @@ def find(method, path):
         return (issue_token if method == "POST" else None), {}, path, False
     if proxy.is_glance_path(path):
         return forward_to_glance, {}, proxy.template(path), True
+    if path in ("/", "/v1", "/v2", "/v1/", "/v2/"):     # no credentials needed
+        if method != "GET":
+            return None, {}, path, False
+        if path == "/":
+            return versions.list_versions, {}, "/", False
+        return versions.show_version, {"version": path.strip("/")}, "/{version}", False
     template = "(no route)"
     for m, regex, tmpl, handler in IMS:
         match = regex.match(path)

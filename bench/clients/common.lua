@@ -1,6 +1,7 @@
 -- Shared by the lua_*.lua bench clients (loaded with dofile): clients built from the
 -- environment bench/run sets, and a one-line JSON result on stdout.
 --   BENCH_GLANCE_URL, BENCH_PROJECT, BENCH_USER   Glance with identity headers
+--   BENCH_TOKEN (with BENCH_GLANCE_URL = the emulator)  its Glance pass-through, by IAM token
 --   IMS_ENDPOINT, IMS_PROJECT_A, IMS_AK_A, IMS_SK_A   the IMS emulator with AK/SK
 local ims = require "ims"
 
@@ -13,8 +14,13 @@ local function need(name)
 end
 M.need = need
 
--- A client of the plain Glance, identity from the X-* headers (no Keystone in the bench).
+-- A client of the plain Glance, identity from the X-* headers (no Keystone in the bench); or,
+-- with BENCH_TOKEN, of the emulator's Glance pass-through with that IAM token.
 function M.glance()
+  local token = os.getenv "BENCH_TOKEN"
+  if token and token ~= "" then
+    return ims.new { endpoint = need "BENCH_GLANCE_URL", auth = { token = token } }
+  end
   return ims.new {
     endpoint = need "BENCH_GLANCE_URL",
     headers = {

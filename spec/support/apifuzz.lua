@@ -189,7 +189,13 @@ end
 
 -- Arguments by kind: mostly plausible, sometimes anything.
 local function arg(s, kind)
-  if s.rng(4) == 1 then return gen(s) end
+  if s.rng(4) == 1 then
+    local v = gen(s)
+    -- a path argument never names a file outside the run's directory (a download or a
+    -- journal would write it wherever the suite runs)
+    if (kind == "path" or kind == "source") and type(v) == "string" then v = s.dir .. "/" .. v end
+    return v
+  end
   if kind == "id" then
     local r = s.rng(4)
     return r <= 2 and UUID or (r == 3 and pick(s, STRINGS) or s.image)
@@ -222,7 +228,9 @@ end
 
 -- Job waits must end however long a valid timeout the fuzzer chose: at most 1 s here.
 local function bounded_wait(opts)
-  if opts == nil then return { timeout = 1 } end
+  if opts == nil or (type(opts) == "table" and getmetatable(opts) ~= nil) then
+    return { timeout = 1 } -- (a table whose reads raise lists no keys: the 1200 s default)
+  end
   if type(opts) == "table" and getmetatable(opts) == nil then
     if opts.timeout == nil or (type(opts.timeout) == "number" and opts.timeout > 1) then
       opts.timeout = 1
