@@ -20,7 +20,15 @@ describe("the public API under random input and a hostile server", function()
   it("returns a value or nil, ims.Error, or raises misuse, for every call", function()
     local seed = tonumber(os.getenv("IMS_API_FUZZ_SEED") or "") or 20261202
     local iters = tonumber(os.getenv("IMS_API_FUZZ_ITERS") or "") or 1000
+    local function entries() -- what the suite's directory holds: the run must not write there
+      local p = assert(io.popen("ls -A"))
+      local list = p:read("a")
+      p:close()
+      return list
+    end
+    local before = entries()
     local failures, counts = apifuzz.run(h, seed, iters, dir)
+    assert.equal(before, entries())
     local lines = {}
     for _, f in ipairs(failures) do
       lines[#lines + 1] = string.format("#%d %s: %s", f.i, f.call, f.why)
