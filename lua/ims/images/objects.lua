@@ -181,9 +181,8 @@ end
 -- @usage assert(shared_image:reject())
 for _, name in ipairs { "delete", "download", "update_tag", "delete_tag", "create_member",
   "list_members", "get_member", "update_member", "delete_member", "accept", "reject" } do
-  local fname = "ims.image:" .. name
   image_methods[name] = function(self, ...)
-    local images = images_of(self, image_methods, fname)
+    local images = images_of(self, image_methods, "ims.image:" .. name)
     return images[name](images, self, ...)
   end
 end
