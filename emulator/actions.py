@@ -4,7 +4,7 @@ resources it names, answers 200 {"job_id"} and leaves the real work to a job (ta
 import os
 from functools import partial
 
-from . import tasks
+from . import info, osversions, tasks
 from .tasks import Item
 from . import validation as v
 from .errors import ImsError
@@ -21,8 +21,16 @@ def _work(ctx, task, **kw):
     return partial(task, glance=ctx.app.glance, ident=ctx.ident, **kw)
 
 
-def _start(ctx, job_type, entities, work, **labels):
-    job_id = ctx.app.jobs.start(ctx.ident.project_id, job_type, entities, work, **labels)
+def _start(ctx, job_type, entities, work, images=0, **labels):
+    """Starts the job; `images`: how many new images it makes, counted against the quota
+    until it ends (IMG.0015 when they do not fit)."""
+    if images:
+        with ctx.app.limits.lock:        # no two requests take the same room
+            info.reserve(ctx.app, ctx.ident, images)
+            job_id = ctx.app.jobs.start(ctx.ident.project_id, job_type, entities, work,
+                                        images=images, **labels)
+    else:
+        job_id = ctx.app.jobs.start(ctx.ident.project_id, job_type, entities, work, **labels)
     ctx.send_json(200, {"job_id": job_id})
 
 
@@ -32,7 +40,7 @@ def _start_items(ctx, job_type, name, items):
         work = _work(ctx, tasks.create_one, item=items[0])
     else:
         work = _work(ctx, tasks.create_many, items=items, job_type=job_type)
-    _start(ctx, job_type, {"image_name": name} if name else {}, work)
+    _start(ctx, job_type, {"image_name": name} if name else {}, work, images=len(items))
 
 
 def _common(body):
@@ -67,6 +75,9 @@ def _own_image(ctx, image_id):
 def _os_fields(body, need_version=False):
     os_version = v.string(body, "os_version", required=need_version, code="IMG.0056",
                           max_len=255)
+    if os_version is not None and not osversions.known(os_version):
+        raise ImsError("IMG.0056", "The OS version %r is not supported (GET "
+                                   "/v1/cloudimages/os_version lists them)." % os_version)
     os_type = v.enum(body, "os_type", ("Linux", "Windows", "Other"), code="IMG.0122")
     return {"os_version": os_version, "os_type": os_type}
 
@@ -243,3 +254,86 @@ def export_image(ctx):
            {"image_id": image["id"], "image_name": image.get("name")},
            _work(ctx, tasks.export, image_id=image["id"], dest=dest),
            action="export", image_id=image["id"])
+
+
+# ---- POST /v2/cloudimages/quickimport/action ---------------------------------------------------
+
+QUICK_TYPES = {"ECS": "FusionCompute", "BMS": "Ironic", "DataImage": "DataImage"}
+
+
+def quick_import(ctx):
+    body = v.body_object(ctx.json())
+    name = v.name(body)
+    tags = v.tags(body)
+    path, url = v.object_url(body, "image_url", ctx.app.fixtures.buckets)
+    min_disk = v.integer(body, "min_disk", 1, 1024, required=True)
+    kind = v.enum(body, "type", tuple(QUICK_TYPES)) or "ECS"
+    os_fields = _os_fields(body, need_version=True)
+    license_type = v.enum(body, "license_type", ("platform", "byol"))
+    arch = v.enum(body, "architecture", ("x86", "arm"), code="IMG.0212")
+    firmware = v.enum(body, "hw_firmware_type", ("bios", "uefi"), code="IMG.0141")
+    extra = {"__root_origin": "file", "__lazyloading": "true"}
+    if arch:
+        extra["architecture"] = arch
+    if arch == "arm" or firmware:
+        extra["hw_firmware_type"] = "uefi" if arch == "arm" else firmware
+    if license_type:
+        extra["__os_feature_list"] = '{"license_type": "%s"}' % license_type
+    fields = dict(min_disk=min_disk, env=QUICK_TYPES[kind], extra=extra, tags=tags,
+                  description=v.description(body),
+                  enterprise_project_id=v.enterprise_project(body), **os_fields)
+    if kind == "DataImage":
+        fields.pop("os_version")
+    item = Item(path, url, name, fields, True)
+    _start(ctx, "imsQuickImportImageJob", {"image_name": name},
+           _work(ctx, tasks.quick_import, item=item), images=1)
+
+
+# ---- POST /v1/cloudimages/{image_id}/copy ------------------------------------------------------
+
+# What a copy keeps of its source: the IMS attributes (not the ones naming the source's own
+# history or encryption) and the sizes and formats.
+COPY_DROP = {"__originalimagename", "__system__cmkid", "__system__encrypted", "__description",
+             "__backup_id"}
+COPY_KEEP = {"virtual_env_type", "enterprise_project_id", "min_disk", "min_ram", "max_ram",
+             "disk_format", "container_format", "hw_firmware_type", "architecture"}
+
+
+def copy_fields(source, name, description=None, cmk_id=None, enterprise_project_id=None):
+    fields = {k: val for k, val in source.items()
+              if (k.startswith("__") and k not in COPY_DROP) or k in COPY_KEEP}
+    fields.update(name=name, visibility="private", __imagetype="private",
+                  __originalimagename=source["id"])
+    if description:
+        fields["__description"] = description
+    if cmk_id:
+        fields.update(__system__cmkid=cmk_id, __system__encrypted="1")
+    if enterprise_project_id:
+        fields["enterprise_project_id"] = enterprise_project_id
+    return fields
+
+
+def _copyable(ctx, code_whole="IMG.0130"):
+    image = _own_image(ctx, ctx.params["image_id"])
+    if image.get("status") != "active":
+        raise ImsError("IMG.0046", "The image is %s; only an active image can be copied."
+                       % image.get("status"))
+    if image.get("__whole_image") == "true":
+        raise ImsError(code_whole)
+    return image
+
+
+def copy_image(ctx):
+    body = v.body_object(ctx.json())
+    name = v.name(body)
+    description = v.description(body)
+    cmk = v.string(body, "cmk_id")
+    ep = v.enterprise_project(body)
+    image = _copyable(ctx)
+    if cmk and cmk == image.get("__system__cmkid"):
+        raise ImsError("IMG.0096")
+    fields = copy_fields(image, name, description, cmk, ep)
+    workdir = os.path.dirname(ctx.app.fixtures.path)
+    _start(ctx, "imsCopyImageInRegionJob", {"image_name": name},
+           _work(ctx, tasks.copy_image, source_id=image["id"], fields=fields, workdir=workdir),
+           images=1)

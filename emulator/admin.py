@@ -1,6 +1,6 @@
 """Test-control routes under /_emulator/ (no authentication; the server listens on loopback
 only): health, fault rules, job behaviour, the authenticator's clock and token lifetime, and
-request statistics."""
+request statistics, and the limits IMS enforces (quota, tags per image)."""
 
 import threading
 from collections import Counter
@@ -56,6 +56,13 @@ def handle(ctx):
             if not isinstance(body, dict):
                 raise ValueError("body must be a JSON object")
             ctx.send_json(200, app.jobs.configure(body))
+        elif route == ("GET", "/limits"):
+            ctx.send_json(200, app.limits.settings())
+        elif route == ("POST", "/limits"):
+            body = ctx.json()
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+            ctx.send_json(200, app.limits.configure(body))
         elif route == ("POST", "/clock"):
             offset = _number(ctx.json(), "offset")
             app.auth.set_clock_offset(offset)

@@ -51,9 +51,10 @@ def _glance_failure(e, not_found="IMG.0027"):
 
 # ---- GET /v2/cloudimages -----------------------------------------------------------------------
 
-def list_images(ctx):
+def glance_pairs(query):
+    """IMS list filters (key, value) checked and turned into Glance's query pairs."""
     pairs = []
-    for key, value in ctx.query():
+    for key, value in query:
         if key in ENUMS and value not in ENUMS[key][0]:
             raise ImsError(ENUMS[key][1], "%s must be one of %s." % (key, ", ".join(ENUMS[key][0])))
         if key in ("limit", "min_ram", "min_disk") and not value.isdigit():
@@ -70,6 +71,11 @@ def list_images(ctx):
             continue
         if key in FILTERS or key.startswith("__support_"):
             pairs.append((key, value))
+    return pairs
+
+
+def list_images(ctx):
+    pairs = glance_pairs(ctx.query())
     if not any(k == "limit" for k, _ in pairs):
         pairs.append(("limit", str(DEFAULT_LIMIT)))
     try:

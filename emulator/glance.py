@@ -88,6 +88,40 @@ class Glance:
         return self.call(ident, "PATCH", self.image_path(image_id), ops,
                          content_type="application/openstack-images-v2.1-json-patch")
 
+    def each_image(self, ident, pairs):
+        """Every image the filters `pairs` match, over all of Glance's pages."""
+        marker = None
+        while True:
+            page = self.list_images(ident, list(pairs) + [("limit", "1000")] +
+                                    ([("marker", marker)] if marker else []))
+            yield from page["images"]
+            if "next" not in page or not page["images"]:
+                return
+            marker = page["images"][-1]["id"]
+
+    def set_tags(self, ident, image_id, tags):
+        return self.patch_image(ident, image_id, [{"op": "replace", "path": "/tags",
+                                                   "value": list(tags)}])
+
+    def members(self, ident, image_id):
+        return self.call(ident, "GET", self.image_path(image_id, "/members"))["members"]
+
+    def member(self, ident, image_id, member_id):
+        return self.call(ident, "GET", self.image_path(
+            image_id, "/members/" + urllib.parse.quote(member_id, safe="")))
+
+    def add_member(self, ident, image_id, member_id):
+        return self.call(ident, "POST", self.image_path(image_id, "/members"),
+                         {"member": member_id})
+
+    def set_member_status(self, ident, image_id, member_id, status):
+        return self.call(ident, "PUT", self.image_path(
+            image_id, "/members/" + urllib.parse.quote(member_id, safe="")), {"status": status})
+
+    def delete_member(self, ident, image_id, member_id):
+        self.call(ident, "DELETE", self.image_path(
+            image_id, "/members/" + urllib.parse.quote(member_id, safe="")), expect=(204,))
+
     def delete_image(self, ident, image_id):
         self.call(ident, "DELETE", self.image_path(image_id), expect=(204, 404))
 

@@ -148,6 +148,13 @@ class Jobs:
                        all(j.labels.get(k) == v for k, v in labels.items())
                        for j in self._jobs.values())
 
+    def pending(self, project_id, label):
+        """The sum of a numeric label over the project's unfinished jobs (e.g. the images
+        they will make)."""
+        with self.lock:
+            return sum(j.labels.get(label, 0) for j in self._jobs.values()
+                       if j.project_id == project_id and j.status in ("INIT", "RUNNING"))
+
     def all(self):
         with self.lock:
             now = time.time()

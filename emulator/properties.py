@@ -3,6 +3,8 @@ attributes, which IMS keeps as Glance string properties (ims-api.md §4.2.3)."""
 
 import os
 
+from . import osversions
+
 DEFAULT_OS_VERSION = "Ubuntu 22.04 server 64bit"   # instances carry no OS in the fixtures
 DEFAULT_MIN_DISK = 40                            # GB: an ECS system disk, whatever the file size
 # Longest names first: "OpenSUSE" must win over "SUSE".
@@ -25,6 +27,11 @@ def platform_of(os_version):
 
 def os_properties(os_version, os_type=None):
     """__os_version and what IMS derives from it: __platform, __os_type, __os_bit."""
+    entry = osversions.KNOWN.get(os_version)
+    if entry:
+        _, platform, known_type, bits, _ = entry
+        return {"__os_version": os_version, "__platform": platform,
+                "__os_type": os_type or known_type, "__os_bit": str(bits)}
     platform = platform_of(os_version)
     return {"__os_version": os_version, "__platform": platform,
             "__os_type": os_type or ("Windows" if platform == "Windows" else "Linux"),

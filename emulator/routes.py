@@ -4,7 +4,7 @@ the Glance v2 pass-through. Templates double as the keys of the request statisti
 import re
 import urllib.parse
 
-from . import actions, cloudimages, proxy, versions
+from . import actions, cloudimages, imstags, info, members, proxy, versions
 
 MAX_TOKEN_BODY = 64 * 1024
 
@@ -36,6 +36,35 @@ IMS = [
     _route("POST", "/v1/cloudimages/{image_id}/file", actions.export_image),
     _route("GET", "/v1/{project_id}/jobs/{job_id}", cloudimages.show_job),
     _route("GET", "/v1/cloudimages/job/{job_id}", cloudimages.show_job),
+    _route("POST", "/v2/cloudimages/quickimport/action", actions.quick_import),
+    _route("POST", "/v1/cloudimages/{image_id}/copy", actions.copy_image),
+    # the /v2.1 "safe mode" twins: the same calls
+    _route("POST", "/v2.1/cloudimages/action", actions.create_image),
+    _route("POST", "/v2.1/cloudimages/quickimport/action", actions.quick_import),
+    _route("POST", "/v2.1/cloudimages/dataimages/action", actions.create_data_image),
+    _route("POST", "/v2.1/cloudimages/{image_id}/copy", actions.copy_image),
+    _route("POST", "/v2.1/cloudimages/{image_id}/file", actions.export_image),
+    # sharing
+    _route("POST", "/v1/cloudimages/members", members.add_members),
+    _route("PUT", "/v1/cloudimages/members", members.update_members),
+    _route("DELETE", "/v1/cloudimages/members", members.delete_members),
+    _route("GET", "/v1/{project_id}/cloudimages/{image_id}/members", members.list_members),
+    _route("GET", "/v1/{project_id}/cloudimages/{image_id}/members/{member_id}",
+           members.get_member),
+    # IMS key/value tags
+    _route("GET", "/v2/{project_id}/images/tags", imstags.project_tags),
+    _route("POST", "/v2/{project_id}/images/resource_instances/action", imstags.list_by_tags),
+    _route("GET", "/v2/{project_id}/images/{image_id}/tags", imstags.list_tags),
+    _route("POST", "/v2/{project_id}/images/{image_id}/tags", imstags.add_tag),
+    _route("POST", "/v2/{project_id}/images/{image_id}/tags/action", imstags.batch_tags),
+    _route("DELETE", "/v2/{project_id}/images/{image_id}/tags/{key}", imstags.delete_tag),
+    _route("DELETE", "/v1/{project_id}/cloudimages/{image_id}/tags/delete",
+           imstags.batch_delete_tags),
+    _route("PUT", "/v1/cloudimages/tags", imstags.set_tag_legacy),
+    _route("GET", "/v1/cloudimages/tags", imstags.list_tags_legacy),
+    # account and region
+    _route("GET", "/v1/cloudimages/quota", info.quota),
+    _route("GET", "/v1/cloudimages/os_version", info.os_versions),
 ]
 
 

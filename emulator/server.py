@@ -13,7 +13,7 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import admin, routes
+from . import admin, info, routes
 from .auth import AuthError
 from .errors import NO_API, THROTTLED, ImsError, apigw_body, ims_body
 from .faults import Faults
@@ -39,6 +39,7 @@ class Emulator:
         self.jobs = Jobs(fixtures.job_duration)
         self.faults = Faults()
         self.stats = admin.Stats()
+        self.limits = info.Limits()
         self.public_url = None
 
 

@@ -3,10 +3,13 @@ images, registered images get their bytes, exported images land in a bucket dire
 
 import copy
 import os
+import tempfile
 import time
 import uuid
 from collections import namedtuple
 
+from . import formats
+from .formats import IMPORT_MAX, QUICK_IMPORT_MAX
 from .glance import GlanceError
 from .jobs import JobFailure, utc
 from .properties import image_fields
@@ -17,15 +20,52 @@ from .properties import image_fields
 Item = namedtuple("Item", "path what name fields main")
 
 
-def source_file(path, what):
-    """The disk or object file a job reads; a missing or empty one fails the job (IMG.0057)."""
+def source_file(path, what, limit=IMPORT_MAX):
+    """The disk or object file a job reads; a missing or empty one fails the job (IMG.0057), a
+    larger one than `limit` too (IMG.0059)."""
     try:
-        if os.path.getsize(path) > 0:
+        size = os.path.getsize(path)
+        if size > limit:
+            raise JobFailure("IMG.0059", "The image file %s is %d bytes; at most %d can be "
+                                         "imported this way." % (what, size, limit))
+        if size > 0:
             return path
         problem = "is empty"
     except OSError:
         problem = "does not exist"
     raise JobFailure("IMG.0057", "The image file %s %s." % (what, problem))
+
+
+def quick_import(job, glance, ident, item):
+    """Work of POST /v2/cloudimages/quickimport/action: RAW (with its bitmap) or ZVHD2 up to
+    1 TiB, else the job fails."""
+    source_file(item.path, item.what, QUICK_IMPORT_MAX)
+    fmt = formats.detect(item.path)
+    if fmt not in ("raw", "zvhd2"):
+        raise JobFailure("IMG.0057", "Quick import takes RAW or ZVHD2 files; %s is %s."
+                         % (item.what, fmt))
+    if fmt == "raw" and not os.path.isfile(formats.bitmap_of(item.path)):
+        raise JobFailure("IMG.0057", "The RAW file %s has no bitmap file (%s.bitmap) beside it."
+                         % (item.what, item.what))
+    create_one(job, glance, ident, item)
+
+
+def copy_image(job, glance, ident, source_id, fields, workdir):
+    """Work of POST /v1/cloudimages/{id}/copy: a new image with the source's bytes and
+    `fields`."""
+    fd, tmp = tempfile.mkstemp(prefix=".copy-%s-" % job.id, dir=workdir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                glance.download(ident, source_id, out, lambda d, t: job.progress(d, 2 * (t or 1)))
+            except GlanceError as e:
+                raise JobFailure("IMG.0014", "Reading the source image failed: %s"
+                                 % e.message) from None
+        progress = Progress(job, [tmp, tmp])
+        progress.next_file(os.path.getsize(tmp))
+        job.set_entity("image_id", new_image(glance, ident, tmp, fields, progress))
+    finally:
+        os.unlink(tmp)
 
 
 class Progress:

@@ -9,6 +9,7 @@ from .errors import ImsError
 
 NAME_RE = re.compile(r"[\w\-. ]+")             # letters (CJK too), digits, -._ and space
 TAG_PART_RE = re.compile(r"[A-Za-z0-9_-]*")
+PROJECT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def body_object(body):
@@ -99,7 +100,7 @@ def tags(body):
             if not isinstance(tag, str) or not tag:
                 raise ImsError("IMG.0115", "tags must be non-empty strings.")
             key, _, value = tag.partition(".")
-            out.append(_tag(key, value, tag))
+            out.append(tag_pair(key, value, tag))
     if pairs is not None:
         if not isinstance(pairs, list):
             raise ImsError("IMG.0115", "image_tags must be an array of {key, value}.")
@@ -107,11 +108,13 @@ def tags(body):
             if not isinstance(pair, dict) or not isinstance(pair.get("key"), str) \
                     or not isinstance(pair.get("value"), str):
                 raise ImsError("IMG.0115", "each image_tags entry needs a string key and value.")
-            out.append(_tag(pair["key"].strip(), pair["value"].strip(), pair["key"]))
+            out.append(tag_pair(pair["key"].strip(), pair["value"].strip(), pair["key"]))
     return out
 
 
-def _tag(key, value, shown):
+def tag_pair(key, value, shown):
+    """One IMS tag checked (IMS's limits) as the Glance tag "key=value" ("key" alone when the
+    value is empty)."""
     if not key or len(key) > 36 or len(value) > 43 or not TAG_PART_RE.fullmatch(key) \
             or not TAG_PART_RE.fullmatch(value):
         raise ImsError("IMG.0115", "Invalid tag %r: key 1-36 and value 0-43 characters of "

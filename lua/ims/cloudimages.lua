@@ -1,6 +1,9 @@
 -- client.cloudimages: the IMS-native API. Request bodies are checked against the contract's
 -- schemas (required fields, enums, ranges, mutually exclusive fields) before any I/O; the
--- asynchronous calls return job objects (client.jobs) to wait on.
+-- asynchronous calls return job objects (client.jobs) to wait on. This file: creating,
+-- registering, exporting, updating and listing images; cloudimages/copy.lua: quick import and
+-- copies; cloudimages/members.lua: batch sharing; cloudimages/tags.lua: key/value tags;
+-- cloudimages/info.lua: quota, OS versions, API versions; cloudimages/base.lua: shared checks.
 
 --- The IMS-native API: `client.cloudimages`. Not required directly: every client has a
 -- `cloudimages` table (`CloudImages`). Request bodies use the contract's field names and are
@@ -14,27 +17,18 @@ local patch = require "ims.patch"
 local url = require "ims.url"
 local validate = require "ims.validate"
 local verb = require "ims.verb"
+local base = require "ims.cloudimages.base"
+require "ims.cloudimages.copy"
+require "ims.cloudimages.members"
+require "ims.cloudimages.tags"
+require "ims.cloudimages.info"
 
 local M = {}
 
-local Cloud = {}
-Cloud.__index = Cloud
-Cloud.__name = "ims.CloudImages"
-
-local svc = verb.service("ims.cloudimages", Cloud, "client.cloudimages")
-local function F(name) return verb.fname(svc, name) end
-
-local TAGS = { tags = "strings", image_tags = "table" }
-local COMMON = { description = "string", enterprise_project_id = "string", max_ram = "integer",
-  min_ram = "integer" }
-
-local function schema(...)
-  local out = {}
-  for _, part in ipairs { ... } do for k, v in pairs(part) do out[k] = v end end
-  return out
-end
-
-local R = function(t) return { type = t, required = true } end
+local Cloud = base.Cloud -- ims.CloudImages
+local svc, F, schema, R = base.svc, base.F, base.schema, base.R
+local TAGS, COMMON = base.TAGS, base.COMMON
+local body, bucket_object, range = base.body, base.bucket_object, base.range
 
 -- POST /v2/cloudimages/action, one schema per source (ims-api.md §4.1)
 local FROM_INSTANCE = schema(TAGS, COMMON, { name = "string", instance_id = "string",
@@ -58,7 +52,7 @@ local DATA_IMAGE = schema(TAGS, { name = R "string", image_url = R "string", min
 local WHOLE = schema(TAGS, COMMON, { name = R "string", instance_id = "string", backup_id = "string",
   vault_id = "string", whole_image_type = { "CBR", "CSBS" } })
 local EXPORT = { bucket_url = R "string", file_format = { "qcow2", "vhd", "zvhd", "vmdk" },
-  is_quick_export = "boolean" }
+  is_quick_export = "boolean", safe_mode = "boolean" }
 
 local LIST_QUERY = {
   __isregistered = "string", __imagetype = { "gold", "private", "shared", "market" },
@@ -83,50 +77,7 @@ function M.new(client)
   return setmetatable({ client = client }, Cloud)
 end
 
-local function check(self, fname) verb.check(svc, self, fname, 4) end
-
--- "bucket:object", both parts present.
-local function bucket_object(fname, field, v, level)
-  if type(v) ~= "string" or not v:match("^[^:]+:.+$") then
-    error(fname .. ": field '" .. field .. "' must be \"bucket:object\" (got "
-      .. (type(v) == "string" and ("'" .. v .. "'") or type(v)) .. ")", level + 1)
-  end
-end
-
-local function range(fname, field, v, lo, hi, level)
-  if v ~= nil and (v < lo or v > hi) then
-    error(string.format("%s: field '%s' must be between %d and %d (got %d)", fname, field, lo, hi, v),
-      level + 1)
-  end
-end
-
--- Checks a body against a schema plus the rules every IMS body shares; returns the copy.
-local function body(fname, b, sch, level)
-  level = level + 1
-  if type(b) ~= "table" then
-    error(fname .. ": argument 'body' must be a table (got " .. type(b) .. ")", level)
-  end
-  local c = validate.options(fname, b, sch, level + 1)
-  if c.tags ~= nil and c.image_tags ~= nil then
-    error(fname .. ": give only one of 'tags', 'image_tags'", level)
-  end
-  if c.image_tags then
-    for i, t in ipairs(c.image_tags) do
-      validate.options(fname .. ": image_tags[" .. i .. "]", t,
-        { key = R "string", value = R "string" }, level + 1)
-    end
-    c.image_tags = json.array(c.image_tags)
-  end
-  if c.tags then c.tags = json.array(c.tags) end
-  if c.name ~= nil and (#c.name < 1 or #c.name > 128) then
-    error(fname .. ": field 'name' must be 1 to 128 characters", level)
-  end
-  if c.description ~= nil and #c.description > 1024 then
-    error(fname .. ": field 'description' must be at most 1024 characters", level)
-  end
-  if c.image_url ~= nil then bucket_object(fname, "image_url", c.image_url, level) end
-  return c
-end
+local check = base.check
 
 local function send_job(self, req) return verb.send(self, req, "job") end
 
@@ -155,6 +106,7 @@ local function send_job(self, req) return verb.send(self, req, "job") end
 -- and in each: `description` (at most 1024 characters), `enterprise_project_id`, `min_ram`,
 -- `max_ram`, and
 -- `tags` (list of strings) or `image_tags` (list of `{key =, value =}`), not both
+-- @tparam[opt] table opts `safe_mode = true` sends the `/v2.1` twin (`POST /v2.1/cloudimages/action`)
 -- @treturn[1] ims.jobs.Job the job (only `job_id` is set until it is refreshed or waited on)
 -- @treturn[2] nil
 -- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`; `decode`
@@ -168,9 +120,10 @@ local function send_job(self, req) return verb.send(self, req, "job") end
 -- "bucket:disk.qcow2",
 --   min_disk = 40, os_version = "Debian GNU/Linux 12.0.0 64bit" })
 -- local image = assert(assert(job:wait()):image())
-function Cloud:create(b)
+function Cloud:create(b, opts)
   local fname = F "create"
   check(self, fname)
+  local safe = base.safe_mode(fname, opts, 2)
   if type(b) ~= "table" then
     error(fname .. ": argument 'body' must be a table (got " .. type(b) .. ")", 2)
   end
@@ -206,7 +159,8 @@ function Cloud:create(b)
     error(fname .. ": the body needs one of 'instance_id', 'data_images', 'image_url', 'volume_id'", 2)
   end
   if c.data_images then c.data_images = json.array(c.data_images) end
-  return send_job(self, { method = "POST", path = "/v2/cloudimages/action", json = c, expect = 200 })
+  return send_job(self, { method = "POST", path = safe and "/v2.1/cloudimages/action"
+    or "/v2/cloudimages/action", json = c, expect = 200 })
 end
 
 --- Creates a data-disk image from a file in a bucket (`POST /v1/cloudimages/dataimages/action`).
@@ -214,6 +168,7 @@ end
 -- @tparam table body `name`, `image_url` (`"bucket:object"`), `min_disk` (40–2048), and
 -- optionally `os_type` (`Windows`, `Linux`), `description`, `cmk_id`, `enterprise_project_id`,
 -- `tags` or `image_tags`
+-- @tparam[opt] table opts `safe_mode = true` sends the `/v2.1` twin
 -- @treturn[1] ims.jobs.Job the job
 -- @treturn[2] nil
 -- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`; `decode`
@@ -224,9 +179,10 @@ end
 -- local job = assert(client.cloudimages:create_data_image { name = "data", min_disk = 40,
 --   image_url = "bucket:data.qcow2" })
 Cloud.create_data_image = verb.make(svc, { name = "create_data_image", method = "POST",
-  path = { "v1", "cloudimages", "dataimages", "action" }, args = { "body" },
-  kinds = { body = "table" }, wrap = "job",
+  path = base.twin { "v1", "cloudimages", "dataimages", "action" }, args = { "body", "opts" },
+  kinds = { body = "table", opts = "any" }, wrap = "job",
   check = function(fname, a, level)
+    a.safe = base.safe_mode(fname, a.opts, level)
     a.body = body(fname, a.body, DATA_IMAGE, level)
     range(fname, "min_disk", a.body.min_disk, 40, 2048, level)
   end,
@@ -258,7 +214,7 @@ Cloud.create_whole_image = verb.make(svc, { name = "create_whole_image", method 
   end,
   json = function(a) return a.body end })
 
-local function image_id(fname, v) return validate.id(fname, "image", v, { "id", "image_id" }) end
+local image_id = base.image_id
 
 
 -- register(image, "bucket:object"): the object's bytes into a queued image.
@@ -290,7 +246,8 @@ Cloud.register = verb.make(svc, { name = "register", method = "PUT",
 -- @function CloudImages:export
 -- @param image the image: its id (string) or an image table (`id` or `image_id` field)
 -- @tparam table opts `bucket_url` (`"bucket:object"`, required), and `file_format` (`qcow2`,
--- `vhd`, `zvhd`, `vmdk`) or `is_quick_export = true` (one of the two)
+-- `vhd`, `zvhd`, `vmdk`) or `is_quick_export = true` (one of the two); `safe_mode = true`
+-- sends the `/v2.1` twin
 -- @treturn[1] ims.jobs.Job the job
 -- @treturn[2] nil
 -- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`; `decode`
@@ -302,7 +259,7 @@ Cloud.register = verb.make(svc, { name = "register", method = "PUT",
 -- local job = assert(client.cloudimages:export(id, { bucket_url = "bucket:golden.qcow2",
 --   file_format = "qcow2" }))
 Cloud.export = verb.make(svc, { name = "export", method = "POST",
-  path = { "v1", "cloudimages", "{image}", "file" }, args = { "image", "opts" },
+  path = base.twin { "v1", "cloudimages", "{image}", "file" }, args = { "image", "opts" },
   kinds = { opts = "any" }, wrap = "job",
   check = function(fname, a, level)
     local c = validate.options(fname, a.opts, EXPORT, level + 1)
@@ -312,6 +269,7 @@ Cloud.export = verb.make(svc, { name = "export", method = "POST",
     elseif not c.file_format then
       error(fname .. ": missing required field 'file_format' (or is_quick_export = true)", level)
     end
+    a.safe, c.safe_mode = c.safe_mode, nil -- ours, not the body's
     a.opts = c
   end,
   json = function(a) return a.opts end })

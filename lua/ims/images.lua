@@ -209,5 +209,28 @@ Images.update_tag = verb.make(svc, { name = "update_tag", method = "PUT", path =
 -- @usage assert(client.images:delete_tag(id, "beta"))
 Images.delete_tag = verb.make(svc, { name = "delete_tag", method = "DELETE", path = TAG, expect = 204 })
 
+--- A JSON schema of the Glance API (`GET /v2/schemas/{name}`): what an image or member holds,
+-- which properties are read-only, the enums.
+-- @tparam string name `"image"`, `"images"`, `"member"` or `"members"`
+-- @treturn[1] table the schema (`name`, `properties`, `links`, ...)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, `decode`)
+-- @raise on misuse: a name outside its enum, a closed client
+-- @function Images:schema
+-- @usage
+-- local s = assert(client.images:schema "image")
+-- for name in pairs(s.properties) do print(name) end
+Images.schema = verb.make(svc, { name = "schema", path = { "v2", "schemas", "{name}" },
+  kinds = { name = "any" },
+  check = function(fname, a, level)
+    validate.arg(fname, "name", a.name, { "image", "images", "member", "members" }, level + 1)
+  end,
+  wrap = function(_, j)
+    if type(j) ~= "table" or type(j.name) ~= "string" or type(j.properties) ~= "table" then
+      return nil, "a JSON schema (an object with name and properties)"
+    end
+    return j
+  end })
+
 M.Images = Images
 return M

@@ -118,6 +118,27 @@ function Jobs:get(job)
   end)
 end
 
+--- A job's progress (`GET /v1/cloudimages/job/{job_id}`, ShowJobProgress): the job document with
+-- `entities.process_percent` (0–100), `current_task`, `subJobId` and sub-job results where IMS
+-- gives them. It needs no project id.
+-- @param job a job id (string) or a job table (`job_id` or `id` field)
+-- @treturn[1] table the document: `status`, `job_id`, `job_type`, `begin_time`, `end_time`,
+-- `error_code`, `fail_reason`, `entities`, and `process_percent` (from `entities`, 0 when
+-- absent)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, `decode`)
+-- @raise on misuse: a job that is neither a non-empty id nor a table with one, a closed client
+-- @usage local p = assert(client.jobs:progress(job)); print(p.status, p.process_percent .. " %")
+Jobs.progress = verb.make(svc, { name = "progress", path = { "v1", "cloudimages", "job", "{job}" },
+  wrap = function(_, doc)
+    if type(doc) ~= "table" or type(doc.status) ~= "string" then return nil, "a job document" end
+    local e = type(doc.entities) == "table" and doc.entities or {}
+    local pct = tonumber(e.process_percent)
+    doc.process_percent = pct and pct == pct and math.max(0, math.min(100, pct)) or 0
+    doc.current_task = type(e.current_task) == "string" and e.current_task or nil
+    return doc
+  end })
+
 -- A job object for an id (or a job table), without a request.
 
 --- A job object for an id, without a request.

@@ -128,18 +128,25 @@ local function placeholders(path)
   local out = {}
   for _, seg in ipairs(path) do
     local name = seg:match("^{([%w_]+)}$")
-    if name then out[#out + 1] = name end
+    if name and name ~= "project" then out[#out + 1] = name end
   end
   return out
 end
 
 -- Makes the method for `row` of service `svc`:
---   name, method (GET), path (template), args (positional names; default: the placeholders),
---   kinds ({arg = kind name}; default: the arg's own name), check(fname, a, level) (more
---   misuse checks), json(a) (the body), query(a), content_type, expect (200), wrap.
+--   name, method (GET), path (template; "{project}" is the client's project id, not an
+--   argument), args (positional names; default: the other placeholders), kinds ({arg = kind
+--   name}; default: the arg's own name), check(fname, a, level) (more misuse checks), json(a)
+--   (the body), query(a), content_type, expect (200, or a list), wrap.
 function M.make(svc, row)
   local fname = M.fname(svc, row.name)
+  -- path: a template, or function(a) -> template (e.g. a /v2.1 twin); args must then be given
+  local template = type(row.path) == "function" and row.path or function() return row.path end
   local args = row.args or placeholders(row.path)
+  local needs_project = false
+  if type(row.path) == "table" then
+    for _, seg in ipairs(row.path) do needs_project = needs_project or seg == "{project}" end
+  end
   local kinds = {}
   for _, a in ipairs(args) do
     local k = (row.kinds or {})[a] or a
@@ -150,8 +157,13 @@ function M.make(svc, row)
     local a = {}
     for i, name in ipairs(args) do a[name] = kinds[name](fname, name, (select(i, ...))) end
     if row.check then row.check(fname, a, 3) end
+    if needs_project then
+      local p, err = self.client:project_for(fname, 3)
+      if not p then return nil, err end
+      a.project = p
+    end
     local segs = {}
-    for i, seg in ipairs(row.path) do
+    for i, seg in ipairs(template(a)) do
       local p = seg:match("^{([%w_]+)}$")
       segs[i] = p and a[p] or seg
     end

@@ -90,6 +90,9 @@ local KEYS = {
   "is_quick_export", "bucket_url", "backup_id", "image_tags", "__imagetype", "__os_type",
   "__platform", "__whole_image", "description", "method", "url", "body", "date", "signed_headers",
   "op", "value", "job_id", "hw_disk_bus", "__os_version", "x_dup", "X-Dup",
+  "safe_mode", "license_type", "hw_firmware_type", "cmk_id", "enterprise_project_id", "images",
+  "projects", "domains", "organizations", "vault_id", "action", "tags_any", "not_tags",
+  "not_tags_any", "offset", "matches", "without_any_tag", "image_tag", "page", "key", "values",
 }
 
 local STRINGS = {
@@ -254,6 +257,17 @@ local CALLS = {
   { "cloudimages", "update", "id", "opts" }, { "cloudimages", "create", "opts" },
   { "cloudimages", "create_data_image", "opts" }, { "cloudimages", "create_whole_image", "opts" },
   { "cloudimages", "register", "id", "any" }, { "cloudimages", "export", "id", "opts" },
+  { "cloudimages", "quick_import", "opts", "opts" }, { "cloudimages", "copy", "id", "opts", "opts" },
+  { "cloudimages", "add_members", "opts" }, { "cloudimages", "update_members", "opts" },
+  { "cloudimages", "delete_members", "opts" }, { "cloudimages", "list_members", "id" },
+  { "cloudimages", "get_member", "id", "any" }, { "cloudimages", "add_tag", "id", "any", "any" },
+  { "cloudimages", "delete_tag", "id", "any" }, { "cloudimages", "list_tags", "id" },
+  { "cloudimages", "batch_tags", "id", "any", "any" }, { "cloudimages", "batch_delete_tags", "id", "any" },
+  { "cloudimages", "project_tags" }, { "cloudimages", "list_by_tags", "opts" },
+  { "cloudimages", "set_tags", "opts" }, { "cloudimages", "tags", "opts" },
+  { "cloudimages", "quota" }, { "cloudimages", "os_versions", "opts" },
+  { "cloudimages", "versions" }, { "cloudimages", "version", "any" },
+  { "jobs", "progress", "job" }, { "images", "schema", "any" },
   { "jobs", "get", "job" }, { "jobs", "wrap", "id" }, { "jobs", "wait_all", "any", "wait" },
   { "job", "refresh" }, { "job", "wait", "wait" }, { "job", "image" },
   { "image", "refresh" }, { "image", "update", "opts" }, { "image", "upload", "source", "opts" },
