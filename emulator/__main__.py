@@ -1,10 +1,13 @@
 """Runs the emulator:
 
     /usr/bin/python3 -m emulator --fixtures F --glance URL [--port 0] [--port-file P]
-                                 [--pid-file Q] [--log L] [--verbose]
+                                 [--endpoints-file E] [--pid-file Q] [--log L] [--verbose]
 
-Binds 127.0.0.1:PORT (0 = a free port), then writes the port to P and its pid to Q (each
-atomically) and serves until SIGTERM or SIGINT, after which it removes both files."""
+Binds 127.0.0.1:PORT (0 = a free port) for the fixtures' first region and a free port for each
+other region, then writes {region: URL} to E, the first port to P and its pid to Q (each
+atomically) and serves until SIGTERM or SIGINT, after which it removes the files."""
+
+import json
 
 import argparse
 import logging
@@ -31,6 +34,7 @@ def main(argv=None):
     p.add_argument("--glance", required=True, help="Glance URL, e.g. http://127.0.0.1:9292")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
     p.add_argument("--port-file", help="write the bound port here")
+    p.add_argument("--endpoints-file", help="write {region: URL} here (JSON)")
     p.add_argument("--pid-file", help="write the process id here")
     p.add_argument("--log", help="log file (default: stderr)")
     p.add_argument("--verbose", action="store_true", help="log at debug level")
@@ -45,29 +49,38 @@ def main(argv=None):
         return 2
     auth = Authenticator(fixtures.raw)
     app = Emulator(fixtures, auth, args.glance)
-    server = Server(app, args.port)
+    servers = [Server(app, args.port if i == 0 else 0, region)
+               for i, region in enumerate(fixtures.regions)]
+    server = servers[0]
     port = server.server_address[1]
-    app.public_url = auth.public_url = "http://127.0.0.1:%d" % port
+    app.urls = auth.urls = {s.region: "http://127.0.0.1:%d" % s.server_address[1] for s in servers}
+    app.public_url = auth.public_url = app.urls[server.region]
 
     written = []
-    for path, text in ((args.pid_file, "%d\n" % os.getpid()), (args.port_file, "%d\n" % port)):
+    for path, text in ((args.pid_file, "%d\n" % os.getpid()), (args.port_file, "%d\n" % port),
+                       (args.endpoints_file, json.dumps(app.urls))):
         if path:
             write_atomically(path, text)
             written.append(path)
+    for other in servers[1:]:
+        threading.Thread(target=other.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
+                         name="region-" + other.region).start()
 
     def stop(signum, _frame):
         logging.getLogger("emulator").info("signal %d: shutting down", signum)
         # shutdown() waits for serve_forever to return: not from the thread running it
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        for s in servers:
+            threading.Thread(target=s.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    logging.getLogger("emulator").info("serving %s (Glance %s)", app.public_url, args.glance)
+    logging.getLogger("emulator").info("serving %s (Glance %s)", app.urls, args.glance)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         app.jobs.stop()
-        server.server_close()
+        for s in servers:
+            s.server_close()
         for path in written:
             try:
                 os.unlink(path)

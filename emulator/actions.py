@@ -5,6 +5,8 @@ import os
 from functools import partial
 
 from . import info, osversions, tasks
+from .auth import Identity
+from .fixtures import region_of
 from .tasks import Item
 from . import validation as v
 from .errors import ImsError
@@ -337,3 +339,53 @@ def copy_image(ctx):
     _start(ctx, "imsCopyImageInRegionJob", {"image_name": name},
            _work(ctx, tasks.copy_image, source_id=image["id"], fields=fields, workdir=workdir),
            images=1)
+
+
+# ---- POST /v1/cloudimages/{image_id}/cross_region_copy -----------------------------------------
+
+MAX_CROSS_REGION = 5        # copies to other regions a project may have running at once
+CROSS_REGION_MAX = 128 << 30
+
+
+def copy_cross_region(ctx):
+    body = v.body_object(ctx.json())
+    name = v.name(body)
+    description = v.description(body)
+    region = v.string(body, "region", required=True)
+    project_name = v.string(body, "project_name", required=True)
+    agency = v.string(body, "agency_name", required=True)
+    vault_id = v.string(body, "vault_id")
+    fixtures, auth = ctx.app.fixtures, ctx.app.auth
+    if region not in fixtures.regions:
+        raise ImsError("IMG.0001", "The region %s does not exist." % region)
+    if region == ctx.region:
+        raise ImsError("IMG.0001", "The target region must differ from the source region (%s); "
+                                   "use /v1/cloudimages/{image_id}/copy." % region)
+    user = auth.users_by_id.get(ctx.ident.user_id, {})
+    target = next((p for p in auth.projects.values() if p["name"] == project_name
+                   and region_of(p) == region and p["id"] in user.get("projects", [])), None)
+    if target is None:
+        raise ImsError("IMG.0145", "The project name %s is incorrect: no project of yours in %s "
+                                   "has it." % (project_name, region))
+    if agency not in fixtures.agencies:
+        raise ImsError("IMG.0179", "The agency %s does not exist: the source image's agency "
+                                   "token is invalid." % agency)
+    image = _copyable(ctx) if vault_id is None else _own_image(ctx, ctx.params["image_id"])
+    if image.get("__system__cmkid"):
+        raise ImsError("IMG.0197", "An image encrypted with KMS cannot be replicated to another "
+                                   "region.")
+    if image.get("__image_source_type") == "iso" or image.get("virtual_env_type") == "IsoImage":
+        raise ImsError("IMG.0001", "An image created from an ISO file cannot be replicated.")
+    if (image.get("size") or 0) > CROSS_REGION_MAX:
+        raise ImsError("IMG.0059", "Only images up to 128 GB can be replicated.")
+    if ctx.app.jobs.count(ctx.ident.project_id, action="cross_region_copy") >= MAX_CROSS_REGION:
+        raise ImsError("IMG.0060", "At most %d images can be replicated at a time."
+                       % MAX_CROSS_REGION)
+    fields = copy_fields(image, name, description)
+    ident = Identity(target["id"], ctx.ident.user_id, ctx.ident.user_name, ctx.ident.domain_id,
+                     ctx.ident.method, project_name=target["name"])
+    workdir = os.path.dirname(fixtures.path)
+    _start(ctx, "imsCrossRegionCopyImageJob", {"image_name": name},
+           _work(ctx, tasks.copy_image, source_id=image["id"], fields=fields, workdir=workdir,
+                 target=ident),
+           action="cross_region_copy", region=region)

@@ -41,7 +41,8 @@ def handle(ctx):
     app, route = ctx.app, (ctx.method, ctx.path[len("/_emulator"):])
     try:
         if route == ("GET", "/health"):
-            ctx.send_json(200, {"status": "ok", "glance": app.glance.url, "url": app.public_url})
+            ctx.send_json(200, {"status": "ok", "glance": app.glance.url, "url": app.public_url,
+                                "regions": app.urls})
         elif route == ("GET", "/faults"):
             ctx.send_json(200, {"faults": app.faults.list()})
         elif route == ("POST", "/faults"):

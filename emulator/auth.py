@@ -219,6 +219,7 @@ class Authenticator:
         self.clock = clock
         self.require_project = require_project  # False only to replay signer vectors (no X-Project-Id)
         self.public_url = ""                    # the server sets it once bound; used in the catalog
+        self.urls = {}                          # region -> its endpoint, the same way
         self.domain = fixtures["domain"]
         self.projects = {p["id"]: p for p in fixtures.get("projects", [])}
         self.users = {u["name"]: u for u in fixtures.get("users", [])}
@@ -297,10 +298,13 @@ class Authenticator:
         }}
         if not nocatalog:
             region = project["name"].split("_")[0]   # Huawei: project "cn-north-4_sub" is in cn-north-4
+            urls = self.urls or {region: self.public_url}
+            regions = [region] + sorted(r for r in urls if r != region)   # the project's first
             body["token"]["catalog"] = [{
                 "type": "image", "name": "ims", "id": _stable_id("service", "ims"),
-                "endpoints": [{"url": self.public_url, "region": region, "region_id": region,
-                               "interface": "public", "id": _stable_id("endpoint", region)}],
+                "endpoints": [{"url": urls.get(r, self.public_url), "region": r, "region_id": r,
+                               "interface": "public", "id": _stable_id("endpoint", r)}
+                              for r in regions],
             }]
         return 201, {"Content-Type": "application/json", "X-Subject-Token": token,
                      "X-Request-Id": uuid.uuid4().hex}, body

@@ -47,7 +47,10 @@ MESSAGES = {
     "IMG.0130": "A full-ECS image cannot be exported or replicated.",
     "IMG.0135": "A full-ECS image cannot be shared.",
     "IMG.0141": "hw_firmware_type must be uefi or bios.",
+    "IMG.0145": "The project name is incorrect.",
     "IMG.0148": "The image is being exported.",
+    "IMG.0179": "The token of the source image agency is invalid.",
+    "IMG.0197": "Failed to replicate the image because it is encrypted using KMS.",
     "IMG.0212": "The architecture must be x86 or arm.",
     "IMG.1075": "Failed to register the image file.",
 }

@@ -10,6 +10,11 @@ class FixtureError(ValueError):
     pass
 
 
+def region_of(project):
+    """The region of a project record: its "region", else the start of its name (Huawei)."""
+    return project.get("region") or project["name"].split("_")[0]
+
+
 class Fixtures:
     def __init__(self, path):
         self.path = os.path.abspath(path)
@@ -32,6 +37,11 @@ class Fixtures:
                             for b in self.raw.get("backups", [])}
             self.buckets = {b["name"]: resolve(b["dir"]) for b in self.raw.get("buckets", [])}
             self.job_duration = float(self.raw.get("job_duration", 2.0))
+            # the regions served, each on its own endpoint (the first: --port); a project is
+            # in the region its name starts with ("cn-north-4_sub" is in cn-north-4)
+            self.regions = [r["name"] for r in self.raw.get("regions", [])] or \
+                [region_of(self.raw.get("projects", [{"name": "cn-north-4"}])[0])]
+            self.agencies = {a["name"]: a for a in self.raw.get("agencies", [])}
         except (KeyError, TypeError, ValueError) as e:
             raise FixtureError("fixtures %s: bad entry (%s)" % (path, e)) from None
 

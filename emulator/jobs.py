@@ -148,6 +148,13 @@ class Jobs:
                        all(j.labels.get(k) == v for k, v in labels.items())
                        for j in self._jobs.values())
 
+    def count(self, project_id, **labels):
+        """How many of the project's unfinished jobs carry all these labels."""
+        with self.lock:
+            return sum(1 for j in self._jobs.values() if j.project_id == project_id
+                       and j.status in ("INIT", "RUNNING")
+                       and all(j.labels.get(k) == v for k, v in labels.items()))
+
     def pending(self, project_id, label):
         """The sum of a numeric label over the project's unfinished jobs (e.g. the images
         they will make)."""

@@ -18,7 +18,7 @@ def issue_token(ctx):
 
 
 def forward_to_glance(ctx):
-    proxy.forward(ctx, ctx.app.glance, ctx.app.public_url)
+    proxy.forward(ctx, ctx.app.glance, ctx.public_url)
 
 
 def _route(method, template, handler):
@@ -38,6 +38,7 @@ IMS = [
     _route("GET", "/v1/cloudimages/job/{job_id}", cloudimages.show_job),
     _route("POST", "/v2/cloudimages/quickimport/action", actions.quick_import),
     _route("POST", "/v1/cloudimages/{image_id}/copy", actions.copy_image),
+    _route("POST", "/v1/cloudimages/{image_id}/cross_region_copy", actions.copy_cross_region),
     # the /v2.1 "safe mode" twins: the same calls
     _route("POST", "/v2.1/cloudimages/action", actions.create_image),
     _route("POST", "/v2.1/cloudimages/quickimport/action", actions.quick_import),

@@ -40,7 +40,8 @@ class Emulator:
         self.faults = Faults()
         self.stats = admin.Stats()
         self.limits = info.Limits()
-        self.public_url = None
+        self.public_url = None     # the first region's endpoint
+        self.urls = {}             # region -> endpoint
 
 
 class Context:
@@ -52,6 +53,8 @@ class Context:
         self.request_id = request_id
         self.method = handler.command
         self.path, _, self.raw_query = handler.path.partition("?")
+        self.region = handler.server.region          # the region whose endpoint was called
+        self.public_url = app.urls.get(self.region, app.public_url)
         self.params = {}
         self.ident = None
         self.reset_armed = False     # a reset fault waits in the request body
@@ -130,8 +133,9 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256       # listen backlog: tests open many connections at once
 
-    def __init__(self, app, port):
+    def __init__(self, app, port, region=None):
         self.app = app
+        self.region = region or app.fixtures.regions[0]
         self._resets = set()
         self._lock = threading.Lock()
         super().__init__(("127.0.0.1", port), Handler)
@@ -188,6 +192,7 @@ def serve(ctx, app):
             return
         if needs_auth:
             ctx.ident = authenticate(ctx, app.auth)
+            in_region(ctx)
         route(ctx)
     except ImsError as e:
         fail(ctx, e.status, e.body())
@@ -204,6 +209,15 @@ def serve(ctx, app):
     except Exception as e:
         log.exception("%s %s %s failed", ctx.request_id, ctx.method, ctx.path)
         fail(ctx, 500, ims_body("IMG.0014", "Emulator error: %s" % e))
+
+
+def in_region(ctx):
+    """A project acts in its own region only: project "cn-south-1" at the cn-north-4 endpoint
+    is refused, as IMS refuses a project id of another region."""
+    name = ctx.ident.project_name
+    if name and len(ctx.app.fixtures.regions) > 1 and name.split("_")[0] != ctx.region:
+        raise ImsError("IMG.0067", "The project %s is in region %s, not %s." % (
+            ctx.ident.project_id, name.split("_")[0], ctx.region))
 
 
 def fail(ctx, status, body, headers=()):

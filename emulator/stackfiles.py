@@ -17,6 +17,11 @@ import uuid
 
 PROJECT_A = "a" * 32      # the ids spec/support/env.lua uses for Glance-only specs
 PROJECT_B = "b" * 32
+# Regions: each has its own endpoint; alice has a project in each (on Huawei a project is a
+# region's), so cross-region copies and replication have somewhere to go.
+REGIONS = ("cn-north-4", "cn-south-1", "ap-southeast-1")
+PROJECTS_A = {"cn-north-4": PROJECT_A, "cn-south-1": "a2" * 16, "ap-southeast-1": "a3" * 16}
+AGENCY = "ims_admin_agency"   # the IMS agency cross-region copies name (agency_name)
 MIB = 1024 * 1024
 IMPORT_OBJECT = "images/import.raw"    # in the bucket: what imports and registrations read
 
@@ -42,11 +47,15 @@ def make_fixtures(d):
     vol, backup = str(uuid.uuid4()), str(uuid.uuid4())
     fixtures = {
         "domain": {"id": uuid.uuid4().hex, "name": "ims-demo"},
+        "regions": [{"name": r} for r in REGIONS],
         "projects": [{"id": PROJECT_A, "name": "cn-north-4"},
-                     {"id": PROJECT_B, "name": "cn-north-4_consumer"}],
+                     {"id": PROJECT_B, "name": "cn-north-4_consumer"}] +
+                    [{"id": PROJECTS_A[r], "name": r} for r in REGIONS[1:]],
+        "agencies": [{"name": AGENCY, "policies": ["IMS CrossCopyAgencyPolicy"]}],
         "users": [{"id": uuid.uuid4().hex, "name": name, "password": _secret(20),
-                   "projects": [project]}
-                  for name, project in (("alice", PROJECT_A), ("bob", PROJECT_B))],
+                   "projects": projects}
+                  for name, projects in (("alice", [PROJECTS_A[r] for r in REGIONS]),
+                                         ("bob", [PROJECT_B]))],
         "aksk": [{"ak": _secret(20, string.ascii_uppercase + string.digits), "sk": _secret(40),
                   "user": user, "security_token": None} for user in ("alice", "bob")],
         "instances": [
@@ -74,6 +83,11 @@ def make_fixtures(d):
 def write_env(d, url, glance_url):
     with open(os.path.join(d, "fixtures.json")) as f:
         fx = json.load(f)
+    try:
+        with open(os.path.join(d, "endpoints.json")) as f:
+            endpoints = json.load(f)
+    except OSError:
+        endpoints = {}
 
     def path(rel):
         return os.path.normpath(os.path.join(os.path.abspath(d), rel))
@@ -85,6 +99,15 @@ def write_env(d, url, glance_url):
         out.update({"IMS_PROJECT_" + suffix: users[name]["projects"][0],
                     "IMS_AK_" + suffix: keys[name]["ak"], "IMS_SK_" + suffix: keys[name]["sk"],
                     "IMS_USER_" + suffix: name, "IMS_PASSWORD_" + suffix: users[name]["password"]})
+    # the other regions: IMS_REGION_2, IMS_ENDPOINT_2, IMS_PROJECT_A_2 (alice's project there), ...
+    regions = [r["name"] for r in fx.get("regions", [])]
+    if regions:
+        out["IMS_REGION"] = regions[0]
+        projects = {p["name"]: p["id"] for p in fx["projects"]}
+        for i, region in enumerate(regions[1:], 2):
+            out.update({"IMS_REGION_%d" % i: region, "IMS_ENDPOINT_%d" % i: endpoints[region],
+                        "IMS_PROJECT_A_%d" % i: projects[region]})
+        out["IMS_AGENCY"] = fx["agencies"][0]["name"]
     bucket = fx["buckets"][0]
     stopped = next(i for i in fx["instances"] if i["status"] == "SHUTOFF")
     running = next(i for i in fx["instances"] if i["status"] != "SHUTOFF")

@@ -50,8 +50,9 @@ def quick_import(job, glance, ident, item):
     create_one(job, glance, ident, item)
 
 
-def copy_image(job, glance, ident, source_id, fields, workdir):
-    """Work of POST /v1/cloudimages/{id}/copy: a new image with the source's bytes and
+def copy_image(job, glance, ident, source_id, fields, workdir, target=None):
+    """Work of POST /v1/cloudimages/{id}/copy (and cross_region_copy, `target` being the
+    identity in the other region's project): a new image with the source's bytes and
     `fields`."""
     fd, tmp = tempfile.mkstemp(prefix=".copy-%s-" % job.id, dir=workdir)
     try:
@@ -63,7 +64,7 @@ def copy_image(job, glance, ident, source_id, fields, workdir):
                                  % e.message) from None
         progress = Progress(job, [tmp, tmp])
         progress.next_file(os.path.getsize(tmp))
-        job.set_entity("image_id", new_image(glance, ident, tmp, fields, progress))
+        job.set_entity("image_id", new_image(glance, target or ident, tmp, fields, progress))
     finally:
         os.unlink(tmp)
 

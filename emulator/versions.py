@@ -18,12 +18,12 @@ def _doc(base, v):
 # Both answer 300 Multiple Choices (as the IMS API reference shows, and Glance's own GET / does),
 # the body being the SDK models' {"versions": [...]}.
 def list_versions(ctx):
-    ctx.send_json(300, {"versions": [_doc(ctx.app.public_url, v) for v in VERSIONS]})
+    ctx.send_json(300, {"versions": [_doc(ctx.public_url, v) for v in VERSIONS]})
 
 
 def show_version(ctx):
     for v in VERSIONS:
         if v[0] == ctx.params["version"]:
-            return ctx.send_json(300, {"versions": [_doc(ctx.app.public_url, v)]})
+            return ctx.send_json(300, {"versions": [_doc(ctx.public_url, v)]})
     raise ImsError("IMG.0001", "The API version %s does not exist." % ctx.params["version"],
                    status=404)

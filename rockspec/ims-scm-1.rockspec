@@ -38,6 +38,7 @@ build = {
     ["ims.cloudimages.info"] = "lua/ims/cloudimages/info.lua",
     ["ims.cloudimages.members"] = "lua/ims/cloudimages/members.lua",
     ["ims.cloudimages.tags"] = "lua/ims/cloudimages/tags.lua",
+    ["ims.cloudimages.replicate"] = "lua/ims/cloudimages/replicate.lua",
     ["ims.images"] = "lua/ims/images.lua",
     ["ims.images.base"] = "lua/ims/images/base.lua",
     ["ims.images.data"] = "lua/ims/images/data.lua",

@@ -164,6 +164,94 @@ describe("more IMS calls", function()
     end)
   end)
 
+  describe("other regions", function()
+    local a2, a3
+    setup(function()
+      local function in_region(n)
+        return ims.new { endpoint = S["IMS_ENDPOINT_" .. n], project_id = S["IMS_PROJECT_A_" .. n],
+          auth = { ak = S.IMS_AK_A, sk = S.IMS_SK_A } }
+      end
+      a2, a3 = in_region(2), in_region(3)
+    end)
+    teardown(function() a2:close(); a3:close() end)
+
+    local function cross(name) return { name = name, region = S.IMS_REGION_2, project_name = S.IMS_REGION_2,
+      agency_name = S.IMS_AGENCY } end
+
+    it("copies an image to another region: the job is the source's, the image the target's", function()
+      local src, file = glance_image(a, unique("xr-src"))
+      local job = assert(a.cloudimages:copy_cross_region(src, cross(unique("xr"))))
+      assert(job:wait(FAST))
+      assert.equal("imsCrossRegionCopyImageJob", job.job_type)
+      local copy = assert(a2.images:get(job.image_id))       -- in the target region's project
+      assert.equal(S.IMS_PROJECT_A_2, copy.owner)
+      assert.equal(src.id, copy.__originalimagename)
+      assert.equal(sha256_file(file), image_sha256(a2, copy.id))
+      local none, err = a.images:get(job.image_id)          -- not the source project's
+      assert.is_nil(none)
+      assert.equal(404, err.status)
+      assert.is_nil(a2.jobs:get(job))                       -- the job lives in the source region
+    end)
+
+    it("refuses the own region, an unknown region, a wrong project name and an unknown agency", function()
+      local src = glance_image(a, unique("xr-bad"))
+      local function code(body)
+        local job, err = a.cloudimages:copy_cross_region(src, body)
+        assert.is_nil(job)
+        return err.code, err.message
+      end
+      local b = cross("x")
+      b.region = "cn-north-4"
+      assert.equal("IMG.0001", code(b))
+      b.region = "eu-west-0"
+      assert.equal("IMG.0001", code(b))
+      b = cross("x")
+      b.project_name = "cn-south-1_nope"
+      assert.equal("IMG.0145", code(b))
+      b = cross("x")
+      b.agency_name = "no_agency"
+      assert.equal("IMG.0179", code(b))
+      assert.error_matches(function() a.cloudimages:copy_cross_region(src, { name = "x", region = "r" }) end,
+        "ims.cloudimages:copy_cross_region: .*'agency_name'")
+      -- a project acts in its own region only
+      local wrong <close> = ims.new { endpoint = S.IMS_ENDPOINT, project_id = S.IMS_PROJECT_A_2,
+        auth = { ak = S.IMS_AK_A, sk = S.IMS_SK_A } }
+      local q
+      q, b = wrong.cloudimages:quota()
+      assert.is_nil(q)
+      assert.equal("IMG.0067", b.code)
+    end)
+
+    it("replicates to many regions in one wait, re-applying tags and RAM where it has a client", function()
+      local src = glance_image(a, unique("repl"))
+      assert(a.images:update(src, { min_ram = 1024, tags = { "env=prod", "team=web" } }))
+      local results = assert(a.cloudimages:replicate(src, {
+        { region = S.IMS_REGION_2, client = a2 }, S.IMS_REGION_3, "eu-west-0" },
+        { agency_name = S.IMS_AGENCY, interval = 0.1, max_interval = 0.3, timeout = 60 }))
+      assert.equal(3, #results)
+      local r2, r3, bad = results[1], results[2], results[3]
+      assert.equal(S.IMS_REGION_2, r2.region)
+      assert.is_nil(r2.err)
+      assert.is_true(r2.reapplied)
+      local copy = assert(a2.images:get(r2.image_id))
+      assert.equal(src.name, copy.name)
+      assert.equal(1024, copy.min_ram)
+      local tags = {}
+      for _, t in ipairs(assert(a2.cloudimages:list_tags(copy))) do tags[t.key] = t.value end
+      assert.same({ env = "prod", team = "web" }, tags)
+      assert.is_string(r3.image_id)
+      assert.is_false(r3.reapplied)
+      assert.equal(S.IMS_PROJECT_A_3, assert(a3.images:get(r3.image_id)).owner)
+      assert.same({}, assert(a3.cloudimages:list_tags(r3.image_id)))
+      assert.equal("eu-west-0", bad.region)
+      assert.is_nil(bad.image_id)
+      assert.equal("IMG.0001", bad.err.code)
+      assert.error_matches(function() a.cloudimages:replicate(src, { "r", "r" }, { agency_name = "x" }) end,
+        "region 'r' is empty or given twice")
+      assert.error_matches(function() a.cloudimages:replicate(src, { "r" }, {}) end, "'agency_name'")
+    end)
+  end)
+
   describe("batch sharing", function()
     it("shares two images with a project in one job, the member accepts in one job, then unshares", function()
       local i1, i2 = glance_image(a, unique("share-1")), glance_image(a, unique("share-2"))

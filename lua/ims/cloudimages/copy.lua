@@ -74,3 +74,32 @@ Cloud.copy = verb.make(svc, { name = "copy", method = "POST",
     a.body = base.body(fname, a.body, COPY, level)
   end,
   json = function(a) return a.body end })
+
+-- POST /v1/cloudimages/{id}/cross_region_copy: CopyImageCrossRegionRequestBody
+local CROSS = { name = R "string", region = R "string", project_name = R "string",
+  agency_name = R "string", description = "string", vault_id = "string" }
+
+--- Copies an image to another region (`POST /v1/cloudimages/{id}/cross_region_copy`). The job
+-- is polled in this (the source) region; its `image_id` names the new image in the target
+-- region, owned by the project named `project_name` there.
+-- @function CloudImages:copy_cross_region
+-- @param image the image: its id (string) or an image table (`id` or `image_id` field)
+-- @tparam table body `name`, `region` (the target region), `project_name` (the project there),
+-- `agency_name` (the IAM agency that lets IMS act there), and optionally `description`,
+-- `vault_id` (for a full-ECS image)
+-- @treturn[1] ims.jobs.Job the job (`job.image_id`: the image in the target region)
+-- @treturn[2] nil
+-- @treturn[2] ims.errors.Error what failed (kind `http`: `IMG.0145` no such project there,
+-- `IMG.0179` the agency, `IMG.0197` an encrypted image, `IMG.0060` too many copies at once (the
+-- call waits for room while its timeout allows); `transport`, `timeout`, `auth`, `decode`)
+-- @raise on misuse: a missing required field, an unknown field or a wrong type, an image that is
+-- neither a non-empty id nor a table with one, a closed client
+-- @usage
+-- local job = assert(client.cloudimages:copy_cross_region(image, { name = "web", region =
+--   "cn-south-1", project_name = "cn-south-1", agency_name = "ims_admin_agency" }))
+-- print(assert(job:wait()).image_id)   -- the image in cn-south-1
+Cloud.copy_cross_region = verb.make(svc, { name = "copy_cross_region", method = "POST",
+  path = { "v1", "cloudimages", "{image}", "cross_region_copy" }, args = { "image", "body" },
+  kinds = { body = "table" }, wrap = "job",
+  check = function(fname, a, level) a.body = base.body(fname, a.body, CROSS, level) end,
+  json = function(a) return a.body end })
