@@ -200,26 +200,25 @@ describe("more IMS calls", function()
         assert.is_nil(job)
         return err.code, err.message
       end
-      local b = cross("x")
-      b.region = "cn-north-4"
-      assert.equal("IMG.0001", code(b))
-      b.region = "eu-west-0"
-      assert.equal("IMG.0001", code(b))
-      b = cross("x")
-      b.project_name = "cn-south-1_nope"
-      assert.equal("IMG.0145", code(b))
-      b = cross("x")
-      b.agency_name = "no_agency"
-      assert.equal("IMG.0179", code(b))
+      local body = cross("x")
+      body.region = "cn-north-4"
+      assert.equal("IMG.0001", code(body))
+      body.region = "eu-west-0"
+      assert.equal("IMG.0001", code(body))
+      body = cross("x")
+      body.project_name = "cn-south-1_nope"
+      assert.equal("IMG.0145", code(body))
+      body = cross("x")
+      body.agency_name = "no_agency"
+      assert.equal("IMG.0179", code(body))
       assert.error_matches(function() a.cloudimages:copy_cross_region(src, { name = "x", region = "r" }) end,
         "ims.cloudimages:copy_cross_region: .*'agency_name'")
       -- a project acts in its own region only
       local wrong <close> = ims.new { endpoint = S.IMS_ENDPOINT, project_id = S.IMS_PROJECT_A_2,
         auth = { ak = S.IMS_AK_A, sk = S.IMS_SK_A } }
-      local q
-      q, b = wrong.cloudimages:quota()
+      local q, qerr = wrong.cloudimages:quota()
       assert.is_nil(q)
-      assert.equal("IMG.0067", b.code)
+      assert.equal("IMG.0067", qerr.code)
     end)
 
     it("replicates to many regions in one wait, re-applying tags and RAM where it has a client", function()
