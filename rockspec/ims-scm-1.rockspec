@@ -42,6 +42,7 @@ build = {
     ["ims.images"] = "lua/ims/images.lua",
     ["ims.images.base"] = "lua/ims/images/base.lua",
     ["ims.images.data"] = "lua/ims/images/data.lua",
+    ["ims.images.import"] = "lua/ims/images/import.lua",
     ["ims.images.members"] = "lua/ims/images/members.lua",
     ["ims.images.objects"] = "lua/ims/images/objects.lua",
     ["ims.verb"] = "lua/ims/verb.lua",

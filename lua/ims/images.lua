@@ -19,6 +19,7 @@ local verb = require "ims.verb"
 local base = require "ims.images.base"
 local objects = require "ims.images.objects"
 require "ims.images.data"
+require "ims.images.import"
 require "ims.images.members"
 
 local M = {}

@@ -53,6 +53,27 @@ function M.create_body(fname, attrs)
   return body
 end
 
+-- A body source (a path, {path =}, or {reader =, size =?}) as request fields; misuse raises at
+-- the caller of the public function that called this.
+function M.parse_source(fname, source)
+  if type(source) == "string" then
+    validate.arg(fname, "source", source, "path", 4)
+    return { body_file = source }
+  end
+  if type(source) ~= "table" then
+    error(fname .. ": argument 'source' must be a file path or a table with 'path' or 'reader' "
+      .. "(got " .. type(source) .. ")", 3)
+  end
+  local s = validate.options(fname .. ": source", source,
+    { path = "path", reader = "function", size = "integer" }, 4)
+  if (s.path ~= nil) == (s.reader ~= nil) then
+    error(fname .. ": argument 'source' needs exactly one of 'path', 'reader'", 3)
+  end
+  if s.size and not s.reader then error(fname .. ": source 'size' goes with 'reader'", 3) end
+  if s.size and s.size < 0 then error(fname .. ": source 'size' must be >= 0", 3) end
+  return s.path and { body_file = s.path } or { body_reader = s.reader, body_size = s.size }
+end
+
 function M.post_image(self, body)
   return verb.send(self, { method = "POST", path = "/v2/images", json = body, expect = 201 }, "image")
 end

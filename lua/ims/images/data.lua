@@ -13,6 +13,7 @@ local base = require "ims.images.base"
 local Images = base.Images -- ims.Images
 local F, check, image_id, create_body, post_image = base.F, base.check, base.image_id,
   base.create_body, base.post_image
+local parse_source = base.parse_source
 
 local UPLOAD_OPTS = { progress = "function", verify = "boolean", digests = "strings" }
 local DOWNLOAD_OPTS = { progress = "function", verify = "boolean", digests = "strings",
@@ -51,24 +52,6 @@ local function checksum_error(method, u, algo, want, got, extra)
       extra or ""), retryable = false }
 end
 
-local function parse_source(fname, source)
-  if type(source) == "string" then
-    validate.arg(fname, "source", source, "path", 4)
-    return { body_file = source }
-  end
-  if type(source) ~= "table" then
-    error(fname .. ": argument 'source' must be a file path or a table with 'path' or 'reader' "
-      .. "(got " .. type(source) .. ")", 3)
-  end
-  local s = validate.options(fname .. ": source", source,
-    { path = "path", reader = "function", size = "integer" }, 4)
-  if (s.path ~= nil) == (s.reader ~= nil) then
-    error(fname .. ": argument 'source' needs exactly one of 'path', 'reader'", 3)
-  end
-  if s.size and not s.reader then error(fname .. ": source 'size' goes with 'reader'", 3) end
-  if s.size and s.size < 0 then error(fname .. ": source 'size' must be >= 0", 3) end
-  return s.path and { body_file = s.path } or { body_reader = s.reader, body_size = s.size }
-end
 
 -- A 409 to a file upload: an earlier attempt whose connection broke may still be settling at
 -- the server ("saving"), or may even have stored everything. Wait for the image to leave
