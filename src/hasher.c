@@ -9,6 +9,7 @@
 #include "hasher.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ struct ims_hasher {
 
 static void *worker(void *arg) {
   struct ims_hasher *h = arg;
+  prctl(PR_SET_NAME, "ims-hash", 0, 0, 0); /* findable in /proc/self/task/<tid>/comm */
   pthread_mutex_lock(&h->mu);
   for (;;) {
     while (h->count == 0 && !h->quit) pthread_cond_wait(&h->filled, &h->mu);
