@@ -142,8 +142,6 @@ def batch_delete_tags(ctx):
 def delete_tag(ctx):
     image = _image(ctx)
     key = ctx.params["key"]
-    if key not in dict(split(t) for t in image.get("tags", [])):
-        raise ImsError("IMG.0115", "The image has no tag %r." % key, status=404)
 
     def change(tags):
         if key not in tags:

@@ -74,6 +74,12 @@ function M.parse_source(fname, source)
   return s.path and { body_file = s.path } or { body_reader = s.reader, body_size = s.size }
 end
 
+-- A user's progress(done, total) as the core's upload progress callback (nil stays nil).
+function M.upload_progress(user)
+  if not user then return nil end
+  return function(_, _, ul_now, ul_total) user(ul_now, ul_total) end
+end
+
 function M.post_image(self, body)
   return verb.send(self, { method = "POST", path = "/v2/images", json = body, expect = 201 }, "image")
 end

@@ -114,11 +114,7 @@ function Images:upload(image, source, opts)
   -- Glance records sha512 (its default multihash) and md5 (`checksum`); verify against the
   -- first unless the caller asked for md5, so a verified upload hashes once.
   local digests = digest_list(fname, opts.digests, verify and { "sha512" } or nil)
-  local progress
-  if opts.progress then
-    local user = opts.progress
-    progress = function(_, _, ul_now, ul_total) user(ul_now, ul_total) end
-  end
+  local progress = base.upload_progress(opts.progress)
   local path = url.path("v2", "images", id, "file")
   local req = { method = "PUT", path = path,
     content_type = "application/octet-stream", body_file = body.body_file,

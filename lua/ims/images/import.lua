@@ -42,11 +42,7 @@ function Images:stage(image, source, opts)
   local id = image_id(fname, image)
   local body = base.parse_source(fname, source)
   opts = validate.options(fname, opts, STAGE_OPTS)
-  local progress
-  if opts.progress then
-    local user = opts.progress
-    progress = function(_, _, ul_now, ul_total) user(ul_now, ul_total) end
-  end
+  local progress = base.upload_progress(opts.progress)
   local res, err = self.client:request { method = "PUT", path = url.path("v2", "images", id, "stage"),
     content_type = "application/octet-stream", body_file = body.body_file,
     body_reader = body.body_reader, body_size = body.body_size, progress = progress,
