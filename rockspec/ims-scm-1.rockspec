@@ -20,7 +20,8 @@ build = {
   modules = {
     ["ims.core"] = {
       sources = { "src/core.c", "src/engine.c", "src/request.c", "src/headers.c",
-        "src/result.c", "src/transfer.c", "src/digest.c", "src/hasher.c", "src/sign.c" },
+        "src/result.c", "src/transfer.c", "src/digest.c", "src/hasher.c", "src/sign.c",
+        "src/sign_obs.c" },
       libraries = { "curl", "crypto", "m", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
@@ -39,6 +40,9 @@ build = {
     ["ims.cloudimages.members"] = "lua/ims/cloudimages/members.lua",
     ["ims.cloudimages.tags"] = "lua/ims/cloudimages/tags.lua",
     ["ims.cloudimages.replicate"] = "lua/ims/cloudimages/replicate.lua",
+    ["ims.obs"] = "lua/ims/obs.lua",
+    ["ims.obs.upload"] = "lua/ims/obs/upload.lua",
+    ["ims.xml"] = "lua/ims/xml.lua",
     ["ims.images"] = "lua/ims/images.lua",
     ["ims.images.base"] = "lua/ims/images/base.lua",
     ["ims.images.data"] = "lua/ims/images/data.lua",

@@ -20,6 +20,7 @@ local res, err = s:request { url = "http://127.0.0.1:9292/versions" }
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,7 +135,9 @@ Digests of a file, read in constant memory (used to verify files already on disk
 @function file_digests
 @tparam string path the file
 @tparam {string,...} names digest names (`"md5"`, `"sha1"`, `"sha256"`, `"sha512"`)
-@treturn[1] table `{md5 = hex, ..., bytes = n}`: one entry per name, and the size
+@tparam[opt=0] integer offset where to start (a part of a multipart upload)
+@tparam[opt] integer length how many bytes at most (default: to the end)
+@treturn[1] table `{md5 = hex, ..., bytes = n}`: one entry per name, and the size hashed
 @treturn[2] nil
 @treturn[2] string `"cannot read PATH: reason"`
 @raise on a non-string path, `names` not a list of known digest names
@@ -144,9 +147,16 @@ Digests of a file, read in constant memory (used to verify files already on disk
  * already on disk (an upload's source, a resumed download) in constant memory. */
 static int l_file_digests(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
+  lua_Integer offset = luaL_optinteger(L, 3, 0), left = luaL_optinteger(L, 4, -1);
+  luaL_argcheck(L, offset >= 0, 3, "offset must be >= 0");
+  luaL_argcheck(L, left >= -1, 4, "length must be >= 0");
   ims_digests ds = {0};
   digests_from_list(L, 2, &ds, "ims.core.file_digests");
   FILE *f = fopen(path, "rb");
+  if (f && offset && fseeko(f, (off_t)offset, SEEK_SET) != 0) {
+    fclose(f);
+    f = NULL;
+  }
   if (!f) {
     ims_digests_free(&ds);
     luaL_pushfail(L);
@@ -156,9 +166,10 @@ static int l_file_digests(lua_State *L) {
   char buf[1 << 16];
   size_t n;
   lua_Integer total = 0;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+  while (left != 0 && (n = fread(buf, 1, left < 0 || left > (lua_Integer)sizeof buf ? sizeof buf : (size_t)left, f)) > 0) {
     ims_digests_update(&ds, buf, n);
     total += (lua_Integer)n;
+    if (left > 0) left -= (lua_Integer)n;
   }
   int bad = ferror(f);
   fclose(f);
@@ -184,6 +195,35 @@ static int l_file_digests(lua_State *L) {
   }
   lua_pushinteger(L, total);
   lua_setfield(L, -2, "bytes");
+  return 1;
+}
+
+/***
+A file's size and modification time (what guards an upload checkpoint: a file changed since
+has another size or mtime).
+@function file_info
+@tparam string path the file
+@treturn[1] table `{size = n, mtime = seconds (with the nanoseconds as a fraction), type = "file"|"directory"|"other"}`
+@treturn[2] nil
+@treturn[2] string `"cannot stat PATH: reason"`
+@raise on a non-string path
+@usage local info = assert(core.file_info("disk.qcow2")); print(info.size, info.mtime)
+*/
+static int l_file_info(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "cannot stat %s: %s", path, strerror(errno));
+    return 2;
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_setfield(L, -2, "size");
+  lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);
+  lua_setfield(L, -2, "mtime");
+  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+  lua_setfield(L, -2, "type");
   return 1;
 }
 
@@ -257,6 +297,7 @@ int luaopen_ims_core(lua_State *L) {
   }
   static const luaL_Reg funcs[] = {{"session", ims_session_new}, {"version", l_version},
                                    {"digest", l_digest},         {"file_digests", l_file_digests},
+                                   {"file_info", l_file_info},
                                    {"sleep", l_sleep},           {"now", l_now},
                                    {"sign", ims_l_sign},          {"time", l_time},
                                    {"isatty", l_isatty},

@@ -51,6 +51,8 @@ typedef struct ims_transfer {
   size_t body_len;
   FILE *in;            /* body_file */
   curl_off_t in_size;
+  curl_off_t in_offset; /* body_offset: where in body_file the body starts */
+  int in_part;         /* body_offset/body_length given: send exactly in_size bytes */
   int has_reader;
   const char *chunk;   /* reader chunk not yet handed to libcurl (pinned: "chunk") */
   size_t chunk_len, chunk_pos;

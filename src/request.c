@@ -22,7 +22,7 @@
 static const char *const REQ_KEYS[] = {
   "method", "url", "headers", "timeout", "body", "body_file", "body_reader", "body_size",
   "sink_file", "sink", "append", "range_from", "upload_digests", "download_digests", "progress",
-  "header_hook", "max_error_body", "max_body", "sign", NULL};
+  "header_hook", "max_error_body", "max_body", "sign", "body_offset", "body_length", NULL};
 
 /* Raises "<fn>: option 'k' must be <what> (got <type>)" unless field k of table idx is nil or
  * of type tp; leaves the value on the stack. Returns 1 when present. */
@@ -140,7 +140,7 @@ static void run_header_hook(lua_State *L, int set, int method, int url, int opts
  * non-JSON bodies go as UNSIGNED-PAYLOAD, so they are never hashed twice. */
 static void sign_request(lua_State *L, ims_transfer *t, int set, int sign, const char *method,
                          const char *url, int streamed) {
-  static const char *const KEYS[] = {"ak", "sk", "security_token", "clock_offset", NULL};
+  static const char *const KEYS[] = {"ak", "sk", "security_token", "clock_offset", "scheme", NULL};
   check_keys(L, sign, REQ_FN ": sign", KEYS);
   ims_sign_in in = {0};
   if (lua_getfield(L, sign, "ak") != LUA_TSTRING || lua_getfield(L, sign, "sk") != LUA_TSTRING)
@@ -148,13 +148,20 @@ static void sign_request(lua_State *L, ims_transfer *t, int set, int sign, const
   in.ak = lua_tostring(L, -2);
   in.sk = lua_tolstring(L, -1, &in.sk_len);
   lua_pop(L, 2); /* anchored by the sign table */
-  int tt = lua_getfield(L, sign, "security_token");
+  int obs = 0;
+  int tt = lua_getfield(L, sign, "scheme");
+  if (tt == LUA_TSTRING && strcmp(lua_tostring(L, -1), "obs") == 0) obs = 1;
+  else if (tt != LUA_TNIL && !(tt == LUA_TSTRING && strcmp(lua_tostring(L, -1), "sdk") == 0))
+    luaL_error(L, REQ_FN ": option 'sign.scheme' must be \"sdk\" or \"obs\"");
+  lua_pop(L, 1);
+  tt = lua_getfield(L, sign, "security_token");
   if (tt == LUA_TSTRING) {
     size_t tl;
     const char *tok = lua_tolstring(L, -1, &tl);
     if (ims_header_unsafe(tok, tl))
       luaL_error(L, REQ_FN ": option 'sign.security_token' must not contain CR, LF or NUL");
-    ims_headers_put(L, set, "X-Security-Token", tok, 1);
+    if (obs) in.security_token = tok; /* anchored by the sign table */
+    else ims_headers_put(L, set, "X-Security-Token", tok, 1);
   } else if (tt != LUA_TNIL) {
     luaL_error(L, REQ_FN ": option 'sign.security_token' must be a string");
   }
@@ -166,18 +173,26 @@ static void sign_request(lua_State *L, ims_transfer *t, int set, int sign, const
   else if (tt != LUA_TNIL) luaL_error(L, REQ_FN ": option 'sign.clock_offset' must be a number");
   lua_pop(L, 1);
   if (!(fabs(offset) < 1e9)) luaL_error(L, REQ_FN ": option 'sign.clock_offset' is out of range");
-  char date[17];
-  time_t now = time(NULL) + (time_t)llround(offset);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
   in.method = method;
   in.url = url;
   in.body = t->body;
   in.body_len = t->body_len;
   in.streamed = streamed;
-  in.date = date; /* always fresh: every attempt signs anew */
   ims_buf *bufs = ims_sign_scratch(L);
+  if (obs) {
+    char date[40];
+    ims_http_date((double)llround(offset), date);
+    in.date = date;
+    ims_sign_obs_set(L, set, &in, bufs, REQ_FN);
+    lua_pop(L, 1); /* scratch */
+    return;
+  }
+  char date[17];
+  time_t now = time(NULL) + (time_t)llround(offset);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
+  in.date = date; /* always fresh: every attempt signs anew */
   ims_sign_set(L, set, &in, bufs, REQ_FN);
   lua_pop(L, 2); /* names, scratch */
 }
@@ -351,6 +366,15 @@ ims_transfer *ims_request_start(lua_State *L, ims_session *s, int blocking) {
   }
   lua_pop(L, 1);
   if (nbodies > 1) luaL_error(L, REQ_FN ": give only one of 'body', 'body_file', 'body_reader'");
+  curl_off_t part_len = -1; /* a part of body_file: body_offset, body_length */
+  if (lua_getfield(L, 2, "body_offset") != LUA_TNIL || lua_getfield(L, 2, "body_length") != LUA_TNIL) {
+    if (!body_file) luaL_error(L, REQ_FN ": options 'body_offset' and 'body_length' need 'body_file'");
+    t->in_part = 1;
+  }
+  lua_settop(L, URL);
+  t->in_offset = (curl_off_t)opt_count(L, "body_offset", 0);
+  if (lua_getfield(L, 2, "body_length") != LUA_TNIL) part_len = (curl_off_t)opt_count(L, "body_length", 0);
+  lua_pop(L, 1);
 
   if (opt_field(L, 2, "sink_file", LUA_TSTRING, "a string")) {
     nsinks++;
@@ -404,6 +428,16 @@ ims_transfer *ims_request_start(lua_State *L, ims_session *s, int blocking) {
       return transfer_fail(L, t), NULL;
     }
     t->in_size = (curl_off_t)st.st_size;
+    if (t->in_part) {
+      if (t->in_offset > t->in_size || (part_len >= 0 && part_len > t->in_size - t->in_offset) ||
+          fseeko(t->in, (off_t)t->in_offset, SEEK_SET) != 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s is shorter than body_offset + body_length", body_file);
+        ims_transfer_stop(t, "FILE", msg);
+        return transfer_fail(L, t), NULL;
+      }
+      t->in_size = part_len >= 0 ? part_len : t->in_size - t->in_offset;
+    }
   }
   if (t->body && t->up.n) ims_digests_update(&t->up, t->body, t->body_len);
 

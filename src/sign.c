@@ -42,7 +42,7 @@ static int hexval(char c) {
 }
 
 /* Plain %XX decoding ('+' stays '+'; a malformed escape stays as it is). */
-static int uri_unescape(ims_buf *out, const char *s, size_t n) {
+int ims_uri_unescape(ims_buf *out, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
       char c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
@@ -57,7 +57,7 @@ static int uri_unescape(ims_buf *out, const char *s, size_t n) {
 
 int ims_canon_uri(ims_buf *out, const char *path, size_t n) {
   ims_buf dec = {0};
-  int rc = uri_unescape(&dec, path, n);
+  int rc = ims_uri_unescape(&dec, path, n);
   size_t start = 0;
   for (size_t i = 0; rc == 0 && i <= dec.len; i++) {
     if (i == dec.len || dec.p[i] == '/') {
@@ -99,8 +99,8 @@ int ims_canon_query(ims_buf *out, const char *q, size_t n) {
     if (i > start) { /* "a=1&&b" has an empty piece: skip it */
       const char *eq = memchr(q + start, '=', i - start);
       size_t kl = eq ? (size_t)(eq - (q + start)) : i - start;
-      rc = uri_unescape(&pairs[np].k, q + start, kl);
-      if (rc == 0 && eq) rc = uri_unescape(&pairs[np].v, eq + 1, (size_t)(q + i - eq - 1));
+      rc = ims_uri_unescape(&pairs[np].k, q + start, kl);
+      if (rc == 0 && eq) rc = ims_uri_unescape(&pairs[np].v, eq + 1, (size_t)(q + i - eq - 1));
       np++;
     }
     start = i + 1;
@@ -395,7 +395,7 @@ void ims_sign_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *bufs, c
 #define SIGN_FN "ims.sign"
 
 static const char *const SIGN_KEYS[] = {"ak", "sk", "method", "url", "headers", "body", "date",
-                                        "signed_headers", NULL};
+                                        "signed_headers", "scheme", "security_token", NULL};
 
 static const char *req_string(lua_State *L, const char *k, int required, size_t *len) {
   int t = lua_getfield(L, 1, k);
@@ -420,10 +420,15 @@ gets `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` (signed) instead of a body hash.
 @function sign
 @tparam table req the request: `ak`, `sk`, `method`, `url` (required), `headers` (table; one
 name given twice in different case raises), `body` (string), `date` (`"YYYYMMDDTHHMMSSZ"`),
-`signed_headers` (`"a;b"` or `{"a", "b"}`: replaces the list of signed headers)
+`signed_headers` (`"a;b"` or `{"a", "b"}`: replaces the list of signed headers), `scheme`
+(`"sdk"`, the default, or `"obs"`: OBS's own `Authorization: OBS AK:signature` over VERB,
+Content-MD5, Content-Type, Date (`date` is then an HTTP date, default now), the `x-obs-*`
+headers and the resource: the URL's path as given plus its OBS sub-resources, sorted),
+`security_token` (scheme `"obs"`: sent and signed as `x-obs-security-token`)
 @treturn table `authorization`, `headers` (every header to send, `Authorization` included),
 `canonical_request`, `string_to_sign`, `signed_headers`, `url` (the URL with its query in
-canonical order, as the reference signer sends it)
+canonical order, as the reference signer sends it); scheme `"obs"`: `authorization`, `headers`,
+`string_to_sign`
 @raise on misuse: an unknown key, a missing `ak`/`sk`/`method`/`url`, a URL that is not absolute
 http(s), a lower-case method, headers that are not strings, a header named twice, CR/LF/NUL in a
 header; nothing is sent, so there is no `nil, err` form
@@ -475,6 +480,25 @@ int ims_l_sign(lua_State *L) {
   lua_getfield(L, 1, "signed_headers"); /* 4 */
   in.signed_idx = lua_isnil(L, 4) ? 0 : 4;
   ims_buf *sc = ims_sign_scratch(L); /* 5 */
+  const char *scheme = req_string(L, "scheme", 0, &n);
+  in.security_token = req_string(L, "security_token", 0, &n);
+  if (scheme && strcmp(scheme, "obs") == 0) {
+    char now[40];
+    if (in.signed_idx) luaL_error(L, SIGN_FN ": field 'signed_headers' is not for scheme \"obs\"");
+    if (!in.date) ims_http_date(0, now), in.date = now;
+    ims_sign_obs_set(L, 2, &in, sc, SIGN_FN);
+    lua_createtable(L, 0, 3);
+    lua_pushlstring(L, sc[2].p, sc[2].len);
+    lua_setfield(L, -2, "authorization");
+    ims_headers_push_plain(L, 2);
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, sc[1].p, sc[1].len);
+    lua_setfield(L, -2, "string_to_sign");
+    return 1;
+  }
+  if (scheme && strcmp(scheme, "sdk") != 0)
+    luaL_error(L, SIGN_FN ": field 'scheme' must be \"sdk\" or \"obs\"");
+  if (in.security_token) luaL_error(L, SIGN_FN ": field 'security_token' is for scheme \"obs\"");
   ims_sign_set(L, 2, &in, sc, SIGN_FN); /* 6: the signed names */
 
   lua_createtable(L, 0, 6);

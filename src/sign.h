@@ -12,6 +12,8 @@ typedef struct ims_hdr {
 
 /* Appends s percent-encoded: every byte but A-Z a-z 0-9 - _ . ~ becomes %XX (upper case). */
 int ims_uri_escape(ims_buf *out, const char *s, size_t n);
+/* Plain %XX decoding ('+' stays '+'; a malformed escape stays as it is). */
+int ims_uri_unescape(ims_buf *out, const char *s, size_t n);
 /* Canonical URI: the path decoded, each segment encoded, always ending in '/'. */
 int ims_canon_uri(ims_buf *out, const char *path, size_t n);
 /* Canonical query: pairs decoded with plain %XX rules, sorted by key then value, encoded. */
@@ -40,6 +42,7 @@ typedef struct ims_sign_in {
   int streamed;      /* a file or reader body: UNSIGNED-PAYLOAD */
   const char *date;  /* X-Sdk-Date to set (replacing); NULL: keep the set's, else now */
   int signed_idx;    /* stack index of a signed_headers override; 0: the default policy */
+  const char *security_token; /* OBS scheme: sent as x-obs-security-token (signed) */
 } ims_sign_in;
 
 /* The one signer (ims.sign, every signed request): one rule set. Adds Host (when absent),
@@ -48,6 +51,12 @@ typedef struct ims_sign_in {
  * the canonical request, the string to sign and the Authorization value (ims_sign_scratch).
  * Pushes the ';'-joined signed names. Raises "fn: ..." on misuse. */
 void ims_sign_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *bufs, const char *fn);
+/* OBS's scheme (sign_obs.c): sets Date (in->date, an HTTP date) unless x-obs-date is given,
+ * x-obs-security-token, sends an absent Content-Type as absent, and sets Authorization:
+ * OBS AK:signature. bufs[1] receives the string to sign, bufs[2] the Authorization value. */
+void ims_sign_obs_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *bufs, const char *fn);
+/* An HTTP date (RFC 9110 IMF-fixdate) of now + offset seconds. */
+void ims_http_date(double offset, char out[40]);
 /* Pushes a userdata holding 3 buffers freed by __gc. */
 ims_buf *ims_sign_scratch(lua_State *L);
 

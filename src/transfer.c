@@ -169,7 +169,8 @@ size_t ims_cb_read(char *buf, size_t size, size_t nitems, void *ud) {
   ims_transfer *t = ud;
   size_t cap = size * nitems, n = 0;
   if (t->in) {
-    n = fread(buf, 1, cap, t->in);
+    if (t->in_part && (curl_off_t)cap > t->in_size - t->uploaded) cap = (size_t)(t->in_size - t->uploaded);
+    n = cap ? fread(buf, 1, cap, t->in) : 0;
     if (n == 0 && ferror(t->in)) {
       stop(t, "FILE", "cannot read body_file");
       return CURL_READFUNC_ABORT;
@@ -200,7 +201,7 @@ size_t ims_cb_read(char *buf, size_t size, size_t nitems, void *ud) {
 int ims_cb_seek(void *ud, curl_off_t offset, int origin) {
   ims_transfer *t = ud;
   if (!t->in || origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_CANTSEEK;
-  if (fseeko(t->in, 0, SEEK_SET) != 0 || ims_digests_reset(&t->up) != 0) return CURL_SEEKFUNC_FAIL;
+  if (fseeko(t->in, (off_t)t->in_offset, SEEK_SET) != 0 || ims_digests_reset(&t->up) != 0) return CURL_SEEKFUNC_FAIL;
   t->uploaded = 0;
   return CURL_SEEKFUNC_OK;
 }

@@ -104,8 +104,72 @@ function Auth:ensure(client)
   return ok2, err
 end
 
--- Forgets the token after a 401, so the next ensure() fetches a new one.
-function Auth:invalidate() secret[self].token = nil end
+-- Forgets the token after a 401, so the next ensure() fetches a new one (and the temporary
+-- OBS keys made with it).
+function Auth:invalidate()
+  secret[self].token = nil
+  secret[self].obs = nil
+end
+
+-- Temporary AK/SK for OBS from IAM (POST /v3.0/OS-CREDENTIAL/securitytokens, with the token):
+-- a password client has no keys of its own. Kept until shortly before they expire.
+local function fetch_obs_keys(self, client)
+  local ok, err = self:ensure(client)
+  if not ok then return nil, err end
+  local u = self.auth_url:gsub("/v3$", "") .. "/v3.0/OS-CREDENTIAL/securitytokens"
+  local res
+  res, err = client:request { method = "POST", url = u, raw = true, expect = 201,
+    headers = { ["X-Auth-Token"] = secret[self].token },
+    json = { auth = { identity = { methods = { "token" }, token = { duration_seconds = 3600 } } } } }
+  if not res then
+    if err.status then err.kind = "auth" end
+    return nil, err
+  end
+  local c = type(res.json) == "table" and type(res.json.credential) == "table" and res.json.credential
+  local function field(k)
+    local v = c and c[k]
+    return type(v) == "string" and v:match("^[\33-\126]+$") and v or nil
+  end
+  if not (field("access") and field("secret") and field("securitytoken")) then
+    return nil, errors.new { kind = "auth", status = res.status, method = "POST", url = u,
+      message = "the securitytokens response has no credential (access, secret, securitytoken)" }
+  end
+  local expires = utc.seconds(c.expires_at) or (core.time() + 900)
+  return { ak = field("access"), sk = field("secret"), security_token = field("securitytoken"),
+    refresh_at = expires - math.min(EARLY, math.max(0, expires - core.time()) / 10) }
+end
+
+-- The keys OBS requests are signed with: the client's AK/SK, or temporary ones (password).
+-- Returns an opaque table for obs_sign, or nil, err.
+function Auth:obs_keys(client)
+  if self.kind == "aksk" then return self end
+  if self.kind ~= "password" then
+    return nil, errors.new { kind = "auth", message = "OBS requests need AK/SK or a password "
+      .. "client (a fixed token cannot sign them)" }
+  end
+  local keys = secret[self].obs
+  if keys and core.time() < keys.refresh_at then return keys end
+  while self.fetching_obs do client:sleep(0.005) end
+  keys = secret[self].obs
+  if keys and core.time() < keys.refresh_at then return keys end
+  self.fetching_obs = true
+  local ok, k, err = pcall(fetch_obs_keys, self, client)
+  self.fetching_obs = nil
+  if not ok then error(k, 0) end
+  if not k then return nil, err end
+  secret[self].obs = k
+  return k
+end
+
+-- The `sign` option of an OBS request for keys from obs_keys.
+function Auth:obs_sign(keys)
+  if keys == self then
+    return { scheme = "obs", ak = self.ak, sk = secret[self].sk,
+      security_token = secret[self].security_token, clock_offset = self.clock_offset }
+  end
+  return { scheme = "obs", ak = keys.ak, sk = keys.sk, security_token = keys.security_token,
+    clock_offset = self.clock_offset }
+end
 
 -- The current token (nil before the first request of a password client).
 function Auth:token() return secret[self].token end

@@ -13,6 +13,7 @@ local images = require "ims.images"
 local jobs = require "ims.jobs"
 local journal = require "ims.journal"
 local json = require "ims.json"
+local obs = require "ims.obs"
 local policy = require "ims.policy"
 local url = require "ims.url"
 local validate = require "ims.validate"
@@ -31,7 +32,7 @@ local OPTIONS = {
   auth = "table", headers = "table", timeout = "number", connect_timeout = "number",
   stall_timeout = "number", retry = "any", rate_limit = "number", verify = "boolean",
   ca_file = "string", proxy = "string", user_agent = "text", log = "function",
-  allow_insecure = "boolean", max_body = "integer",
+  allow_insecure = "boolean", max_body = "integer", obs_endpoint = "string",
 }
 M.OPTIONS = OPTIONS
 local RETRY = { attempts = "integer", base_delay = "number", max_delay = "number" }
@@ -85,6 +86,21 @@ function M.new(opts)
       end
     end
   end
+  local obs_endpoint = opts.obs_endpoint
+  if obs_endpoint then
+    local p = url.parse(obs_endpoint)
+    if not p or (p.scheme ~= "http" and p.scheme ~= "https") or p.query or p.userinfo
+        or (p.path ~= "" and p.path ~= "/") then
+      error("ims.new: option 'obs_endpoint' must be an http(s) URL with no path, query or "
+        .. "credentials (got '" .. obs_endpoint .. "')", 2)
+    end
+    if credentials and not opts.allow_insecure and insecure(obs_endpoint) then
+      error("ims.new: refusing to send credentials over plain http to " .. obs_endpoint
+        .. " (use https, or allow_insecure = true)", 2)
+    end
+  elseif opts.region then
+    obs_endpoint = "https://obs." .. opts.region .. ".myhuaweicloud.com"
+  end
   local retry = opts.retry
   if retry == nil then
     retry = { attempts = policy.DEFAULT.attempts, base_delay = policy.DEFAULT.base_delay,
@@ -121,6 +137,7 @@ function M.new(opts)
   local user_agent = opts.user_agent or ("lua-ims/" .. VERSION)
   local self = setmetatable({
     endpoint = endpoint and endpoint:gsub("/+$", ""), -- nil: from the token's catalog
+    obs_endpoint = obs_endpoint and obs_endpoint:gsub("/+$", ""),
     project_id = opts.project_id or (credentials and credentials.project_id),
     _auth = credentials,
     _region = opts.region,
@@ -145,6 +162,7 @@ function M.new(opts)
   self.images = images.new(self)
   self.cloudimages = cloudimages.new(self)
   self.jobs = jobs.new(self)
+  self.obs = obs.new(self)
   return self
 end
 
@@ -158,6 +176,9 @@ end
 -- @field images the Glance v2 image API (`ims.images.Images`)
 -- @field cloudimages the IMS-native API (`ims.cloudimages.CloudImages`)
 -- @field jobs IMS asynchronous jobs (`ims.jobs.Jobs`)
+-- @field obs OBS object storage (`ims.obs.Obs`), at `obs_endpoint`
+-- @field obs_endpoint the OBS endpoint (`obs_endpoint` option, else
+-- `https://obs.{region}.myhuaweicloud.com` from `region`, else nil)
 -- @usage
 -- local client <close> = ims.new { endpoint = os.getenv("IMS_ENDPOINT"), project_id = project,
 --   auth = { token = token } }
@@ -364,7 +385,8 @@ local function expected(spec, status)
 end
 
 local CORE_KEYS = {
-  "body", "body_file", "body_reader", "body_size", "sink", "sink_file", "append",
+  "body", "body_file", "body_offset", "body_length", "body_reader", "body_size", "sink",
+  "sink_file", "append",
   "upload_digests", "download_digests", "progress",
 }
 
@@ -373,7 +395,7 @@ local CORE_KEYS = {
 -- IMS flow control (IMG.0060) waits for room until the deadline, outside `attempts`; a
 -- download cut short continues where it stopped (Range). Returns the last (res, terr), or
 -- nil, nil, err when the rate limit's wait would pass the deadline.
-local function attempts(self, req, spec, headers, deadline)
+local function attempts(self, req, spec, headers, deadline, obs_keys)
   local retry = self._retry
   if spec.retry == false then retry = false end
   local limit = retry and retry.attempts or 1
@@ -391,7 +413,11 @@ local function attempts(self, req, spec, headers, deadline)
       self._engine:sleep(wait)
     end
     if not spec.transfer then req.timeout = math.max(0.001, deadline:left()) end
-    if not spec.raw then req.sign = self._auth and self._auth:apply(headers, self.project_id) end
+    if spec.obs then
+      req.sign = self._auth:obs_sign(obs_keys)
+    elseif not spec.raw then
+      req.sign = self._auth and self._auth:apply(headers, self.project_id)
+    end
     local t0 = core.now()
     res, terr = self._engine:request(req)
     self:log_request(req.method, req.url, res, terr, spec.log_attempt or attempt, core.now() - t0)
@@ -420,19 +446,26 @@ end
 -- expect (status or list), transfer (true: no call deadline; each attempt is bounded by the
 -- stall timeout, and retried however long it ran), deadline (an ims.policy deadline, instead
 -- of the client's `timeout`), retry = false (one attempt), raw (no credentials and no origin
--- check: the token request itself), log_attempt (the attempt number to log).
+-- check: the token request itself), obs (an OBS request: `url` on `obs_endpoint`, signed with
+-- OBS's scheme), log_attempt (the attempt number to log).
 -- Returns the core response with `json` decoded for JSON bodies, or nil, ims.Error.
 -- @local
 function Client:request(spec)
-  if not spec.raw then
+  local obs_keys
+  if spec.obs then
+    local kerr
+    obs_keys, kerr = self._auth:obs_keys(self)
+    if not obs_keys then return nil, kerr end
+  elseif not spec.raw then
     local ready, aerr = self:ready()
     if not ready then return nil, aerr end
   end
   local method = spec.method or "GET"
   local full = spec.url or self:url(spec.path, spec.query)
   -- a URL from the wire (a `next` link) may point anywhere: credentials go only to the endpoint
-  if spec.url and not spec.raw and not url.same_origin(full, self.endpoint) then
-    return nil, errors.cross_origin(method, full, self.endpoint)
+  local origin = spec.obs and self.obs_endpoint or self.endpoint
+  if spec.url and not spec.raw and not url.same_origin(full, origin) then
+    return nil, errors.cross_origin(method, full, origin)
   end
   local req = { method = method, url = full }
   for _, k in ipairs(CORE_KEYS) do req[k] = spec[k] end
@@ -447,17 +480,23 @@ function Client:request(spec)
     content_type = content_type or "application/json"
   end
   -- the token request carries only what it needs: the client's headers are the endpoint's
-  local headers = spec.raw and { Accept = "application/json", ["Content-Type"] = content_type }
-    or self:headers(content_type, spec.headers)
+  local headers
+  if spec.raw or spec.obs then -- the client's headers are the IMS endpoint's
+    headers = { Accept = not spec.obs and "application/json" or nil, ["Content-Type"] = content_type }
+    for k, v in pairs(spec.headers or {}) do headers[k] = v end
+  else
+    headers = self:headers(content_type, spec.headers)
+  end
   req.headers = headers
   local deadline = spec.deadline or policy.deadline(not spec.transfer and self._timeout or nil)
-  local res, terr, lerr, reclocked = attempts(self, req, spec, headers, deadline)
+  local res, terr, lerr, reclocked = attempts(self, req, spec, headers, deadline, obs_keys)
   if lerr then return nil, lerr end
   -- One more try after a 401 our side can mend (files are re-read, readers cannot be): AK/SK
   -- refused while our clock was off (its Date taught us the right one), or a password's token
   -- expired or revoked (a new one is fetched). The auth kinds exclude each other: one flag.
   local password = self._auth and self._auth.kind == "password"
-  if res and res.status == 401 and (reclocked or password) and not spec._retried_401
+  local refused = res and (res.status == 401 or (spec.obs and res.status == 403))
+  if refused and (reclocked or password) and not spec._retried_401
       and not spec.raw and not req.body_reader then
     if password then self._auth:invalidate() end
     return self:request(setmetatable({ _retried_401 = true }, { __index = spec }))

@@ -14,6 +14,7 @@ local hints = require "ims.hints"
 local json = require "ims.json"
 local policy = require "ims.policy"
 local url = require "ims.url"
+local xml = require "ims.xml"
 
 local M = {}
 
@@ -245,6 +246,14 @@ function M.from_response(res, method, u)
       msg = found.message and clean(found.message)
     end
   end
+  if body and body:find("^%s*<[?%w]") and body:find("<Error>", 1, true) then
+    -- OBS / S3: <Error><Code>NoSuchKey</Code><Message>...</Message><RequestId>...</RequestId>
+    local head = body:sub(1, 65536)
+    code = error_code(xml.text(head, "Code"))
+    msg = xml.text(head, "Message")
+    msg = msg and clean(msg) or nil
+    body_rid = text(xml.text(head, "RequestId"))
+  end
   if not msg and not code and body and body:find("%S") then
     local s = body:sub(1, 65536)   -- an error page, not a download: enough to find the words
     msg = drop_status_line(clean_html(s), status, reason)
@@ -255,7 +264,8 @@ function M.from_response(res, method, u)
     kind = "http", status = status, code = code, message = msg or default_msg,
     method = method, url = u,
     request_id = nonempty(headers["x-request-id"]) or nonempty(headers["x-openstack-request-id"])
-      or nonempty(headers["x-compute-request-id"]) or body_rid,
+      or nonempty(headers["x-compute-request-id"]) or nonempty(headers["x-obs-request-id"])
+      or nonempty(headers["x-amz-request-id"]) or body_rid,
     -- IMG.0060 (IMS flow control) refused the task: the same call can succeed later
     retryable = policy.RETRY_STATUS[status] == true or code == "IMG.0060",
     retry_after = policy.retry_after(headers), -- seconds, from either form
