@@ -138,6 +138,7 @@ function M.new(opts)
   local self = setmetatable({
     endpoint = endpoint and endpoint:gsub("/+$", ""), -- nil: from the token's catalog
     obs_endpoint = obs_endpoint and obs_endpoint:gsub("/+$", ""),
+    region = opts.region,
     project_id = opts.project_id or (credentials and credentials.project_id),
     _auth = credentials,
     _region = opts.region,
@@ -177,6 +178,7 @@ end
 -- @field cloudimages the IMS-native API (`ims.cloudimages.CloudImages`)
 -- @field jobs IMS asynchronous jobs (`ims.jobs.Jobs`)
 -- @field obs OBS object storage (`ims.obs.Obs`), at `obs_endpoint`
+-- @field region the `region` option (nil when not given)
 -- @field obs_endpoint the OBS endpoint (`obs_endpoint` option, else
 -- `https://obs.{region}.myhuaweicloud.com` from `region`, else nil)
 -- @usage

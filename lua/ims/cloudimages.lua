@@ -3,7 +3,8 @@
 -- asynchronous calls return job objects (client.jobs) to wait on. This file: creating,
 -- registering, exporting, updating and listing images; cloudimages/copy.lua: quick import and
 -- copies; cloudimages/members.lua: batch sharing; cloudimages/tags.lua: key/value tags;
--- cloudimages/info.lua: quota, OS versions, API versions; cloudimages/base.lua: shared checks.
+-- cloudimages/info.lua: quota, OS versions, API versions; cloudimages/importfile.lua: from a
+-- local file to an image (plan_import, import_file); cloudimages/base.lua: shared checks.
 
 --- The IMS-native API: `client.cloudimages`. Not required directly: every client has a
 -- `cloudimages` table (`CloudImages`). Request bodies use the contract's field names and are
@@ -23,6 +24,7 @@ require "ims.cloudimages.replicate"
 require "ims.cloudimages.members"
 require "ims.cloudimages.tags"
 require "ims.cloudimages.info"
+require "ims.cloudimages.importfile"
 
 local M = {}
 
@@ -39,6 +41,7 @@ local FROM_FILE = schema(TAGS, COMMON, { name = R "string", image_url = R "strin
   is_config = "boolean", cmk_id = "string",
   type = { "ECS", "BMS", "FusionCompute", "Ironic", "IsoImage" }, data_images = "table",
   is_quick_import = "boolean", architecture = { "x86", "arm" }, hw_firmware_type = { "bios", "uefi" } })
+base.FROM_FILE = FROM_FILE -- (import_file checks a body against it before uploading)
 local FROM_VOLUME = schema(TAGS, COMMON, { name = R "string", volume_id = R "string",
   os_version = R "string", type = { "ECS", "BMS", "FusionCompute", "Ironic" } })
 local INSTANCE_DATA_IMAGE = schema(TAGS, { name = R "string", volume_id = R "string",

@@ -122,7 +122,8 @@ local ims = {
 -- @function sign
 -- @tparam table req the request: `ak`, `sk`, `method`, `url` (required), `headers` (table),
 -- `body` (string), `date` (`"YYYYMMDDTHHMMSSZ"`), `signed_headers` (`"a;b"` or `{"a", "b"}`:
--- replaces the list of signed headers)
+-- replaces the list of signed headers), `scheme = "obs"` (OBS's own `Authorization: OBS AK:sig`
+-- instead; `date` is then an HTTP date, and `security_token` goes as `x-obs-security-token`)
 -- @treturn table `authorization`, `headers` (every header to send, `Authorization`
 -- included), `canonical_request`, `string_to_sign`, `signed_headers`, `url` (the URL with its
 -- query in canonical order, as the reference signer sends it)
@@ -137,12 +138,12 @@ local ims = {
 
 -- ims.from_env(overrides?): a client configured from the environment (see README).
 
---- A client configured from the environment. Reads `IMS_ENDPOINT`, `HUAWEICLOUD_SDK_REGION` /
--- `OS_REGION_NAME`, `HUAWEICLOUD_SDK_PROJECT_ID` / `OS_PROJECT_ID`, and credentials: AK/SK from
--- `HUAWEICLOUD_SDK_AK`, `HUAWEICLOUD_SDK_SK` (and `HUAWEICLOUD_SDK_SECURITY_TOKEN`); else a
--- password from `OS_AUTH_URL`, `OS_USERNAME`, `OS_PASSWORD`, `OS_USER_DOMAIN_NAME`,
--- `OS_PROJECT_ID`; else a token from `IMS_TOKEN` / `OS_AUTH_TOKEN`. An empty variable counts as
--- unset.
+--- A client configured from the environment. Reads `IMS_ENDPOINT`, `IMS_OBS_ENDPOINT`,
+-- `HUAWEICLOUD_SDK_REGION` / `OS_REGION_NAME`, `HUAWEICLOUD_SDK_PROJECT_ID` / `OS_PROJECT_ID`,
+-- and credentials: AK/SK from `HUAWEICLOUD_SDK_AK`, `HUAWEICLOUD_SDK_SK` (and
+-- `HUAWEICLOUD_SDK_SECURITY_TOKEN`); else a password from `OS_AUTH_URL`, `OS_USERNAME`,
+-- `OS_PASSWORD`, `OS_USER_DOMAIN_NAME`, `OS_PROJECT_ID`; else a token from `IMS_TOKEN` /
+-- `OS_AUTH_TOKEN`. An empty variable counts as unset.
 -- @tparam[opt] table overrides `ims.new` options that replace what the environment gave
 -- @treturn ims.client.Client the client
 -- @raise as `ims.new` (e.g. no `IMS_ENDPOINT` nor region set, an unknown override key).
@@ -159,6 +160,7 @@ function ims.from_env(overrides)
   local opts = {
     endpoint = env "IMS_ENDPOINT",
     region = env "HUAWEICLOUD_SDK_REGION" or env "OS_REGION_NAME",
+    obs_endpoint = env "IMS_OBS_ENDPOINT",
     project_id = env "HUAWEICLOUD_SDK_PROJECT_ID" or env "OS_PROJECT_ID",
   }
   if env "HUAWEICLOUD_SDK_AK" or env "HUAWEICLOUD_SDK_SK" then

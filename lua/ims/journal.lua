@@ -131,6 +131,18 @@ function Journal:job(key, start)
   return self.client.jobs:wrap(job), nil, "started"
 end
 
+--- What is recorded under `key`, without a request: `"job"`, `"image"` or nil.
+-- @tparam string key the script's name for a step
+-- @treturn string|nil the kind of the record
+-- @raise on misuse: a bad key, a closed journal
+-- @usage if journal:has("import") then print("resuming the import") end
+function Journal:has(key)
+  local fname = F "has"
+  check(self, fname, key, function() end, "fn")
+  local r = self.records[key]
+  return r and r.kind or nil
+end
+
 --- The image recorded under `key` (fetched again), or the one `create()` makes, then recorded.
 -- A recorded image that no longer exists (404) is made again.
 -- @tparam string key the script's name for this step (no tabs or line breaks)

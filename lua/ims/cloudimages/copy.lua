@@ -15,6 +15,7 @@ local QUICK = schema(base.TAGS, { name = R "string", os_version = R "string",
   license_type = { "platform", "byol" }, type = { "ECS", "BMS", "DataImage" },
   enterprise_project_id = "string", architecture = { "x86", "arm" },
   hw_firmware_type = { "bios", "uefi" }, os_type = { "Linux", "Windows" } })
+base.QUICK = QUICK -- (import_file checks a body against it before uploading)
 -- POST /v1/cloudimages/{id}/copy: CopyImageInRegionRequestBody
 local COPY = { name = R "string", cmk_id = "string", description = "string",
   enterprise_project_id = "string" }
