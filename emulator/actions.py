@@ -113,7 +113,7 @@ def _from_instance(ctx, body):
 
 def _from_file(ctx, body):
     name, common = v.name(body), _common(body)
-    path, url = v.object_url(body, "image_url", ctx.app.fixtures.buckets)
+    path, url = v.object_url(body, "image_url", ctx.app.obs, ctx.region)
     min_disk = v.integer(body, "min_disk", 1, 1024, required=True)
     kind = v.enum(body, "type", CREATE_TYPES) or "ECS"
     quick = v.boolean(body, "is_quick_import")
@@ -138,7 +138,7 @@ def _from_file(ctx, body):
         for i, d in enumerate(data_images, 1):
             d = v.body_object(d)
             dname = v.name(d) if d.get("name") is not None else "%s-data-%d" % (name, i)
-            dpath, durl = v.object_url(d, "image_url", ctx.app.fixtures.buckets)
+            dpath, durl = v.object_url(d, "image_url", ctx.app.obs, ctx.region)
             items.append(Item(dpath, durl, dname, {
                 "env": "DataImage", "min_disk": v.integer(d, "min_disk", 1, 2048, required=True),
                 "description": v.description(d), "tags": v.tags(d),
@@ -176,7 +176,7 @@ def _from_data_disks(ctx, body):
 def create_data_image(ctx):
     body = v.body_object(ctx.json())
     name, common = v.name(body), _common(body)
-    path, url = v.object_url(body, "image_url", ctx.app.fixtures.buckets)
+    path, url = v.object_url(body, "image_url", ctx.app.obs, ctx.region)
     min_disk = v.integer(body, "min_disk", 40, 2048, required=True)
     os_type = v.enum(body, "os_type", ("Windows", "Linux"), code="IMG.0122")
     cmk = v.string(body, "cmk_id")
@@ -216,7 +216,7 @@ def create_whole_image(ctx):
 
 def register_image(ctx):
     body = v.body_object(ctx.json())
-    path, url = v.object_url(body, "image_url", ctx.app.fixtures.buckets)
+    path, url = v.object_url(body, "image_url", ctx.app.obs, ctx.region)
     image = _own_image(ctx, ctx.params["image_id"])
     if image.get("status") != "queued":
         raise ImsError("IMG.0046", "The image is %s; only a queued image can be registered."
@@ -234,7 +234,7 @@ def register_image(ctx):
 
 def export_image(ctx):
     body = v.body_object(ctx.json())
-    dest, url = v.object_url(body, "bucket_url", ctx.app.fixtures.buckets)
+    bucket, key, dest, url = v.object_ref(body, "bucket_url", ctx.app.obs, ctx.region)
     quick = v.boolean(body, "is_quick_export")
     if quick and body.get("file_format") is not None:
         raise ImsError("IMG.0001", "Omit file_format when is_quick_export is true.")
@@ -254,7 +254,8 @@ def export_image(ctx):
         raise ImsError("IMG.0070", "The object %s already exists." % url)
     _start(ctx, "imsNativeExportImageJob",
            {"image_id": image["id"], "image_name": image.get("name")},
-           _work(ctx, tasks.export, image_id=image["id"], dest=dest),
+           _work(ctx, tasks.export, image_id=image["id"], store=ctx.app.obs, bucket=bucket,
+                 key=key),
            action="export", image_id=image["id"])
 
 
@@ -267,7 +268,7 @@ def quick_import(ctx):
     body = v.body_object(ctx.json())
     name = v.name(body)
     tags = v.tags(body)
-    path, url = v.object_url(body, "image_url", ctx.app.fixtures.buckets)
+    path, url = v.object_url(body, "image_url", ctx.app.obs, ctx.region)
     min_disk = v.integer(body, "min_disk", 1, 1024, required=True)
     kind = v.enum(body, "type", tuple(QUICK_TYPES)) or "ECS"
     os_fields = _os_fields(body, need_version=True)

@@ -42,7 +42,7 @@ def handle(ctx):
     try:
         if route == ("GET", "/health"):
             ctx.send_json(200, {"status": "ok", "glance": app.glance.url, "url": app.public_url,
-                                "regions": app.urls})
+                                "regions": app.urls, "obs": app.obs_url})
         elif route == ("GET", "/faults"):
             ctx.send_json(200, {"faults": app.faults.list()})
         elif route == ("POST", "/faults"):

@@ -32,6 +32,7 @@ MAX_SKEW = 15 * 60                # APIG rejects an X-Sdk-Date further than this
 MAX_SIGNED_BODY = 12 * 1024 * 1024  # APIG limit for AK/SK requests whose body is hashed
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
+_AK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _AUTH_RE = re.compile(
     r"^SDK-HMAC-SHA256\s+Access=([^\s,]+)\s*,\s*SignedHeaders=([^\s,]+)\s*,\s*Signature=([0-9A-Fa-f]{64})\s*$")
 
@@ -228,6 +229,7 @@ class Authenticator:
         self.token_lifetime = float(fixtures.get("token_lifetime", 86400))
         self._offset = 0.0
         self._tokens = {}            # token -> (Identity, expires_at epoch seconds)
+        self._temporary = {}         # temporary AK -> {ak, sk, user, security_token, expires}
         self._lock = threading.Lock()  # the server handles requests on several threads
 
     def now(self) -> float:
@@ -332,6 +334,31 @@ class Authenticator:
                 return p
         return None
 
+    # -- temporary access keys (IAM POST /v3.0/OS-CREDENTIAL/securitytokens) ------------------
+
+    def issue_temporary(self, ident, duration):
+        """A temporary AK/SK and security token for the token's user, valid `duration` seconds:
+        the record {ak, sk, user, security_token, expires}."""
+        now = self.now()
+        record = {"ak": "".join(secrets.choice(_AK_ALPHABET) for _ in range(20)),
+                  "sk": secrets.token_urlsafe(30)[:40], "user": ident.user_name,
+                  "security_token": "ims-emu-sts-" + secrets.token_urlsafe(96),
+                  "expires": now + duration}
+        with self._lock:   # forget keys expired more than a day ago
+            self._temporary = {k: v for k, v in self._temporary.items()
+                               if v["expires"] > now - 86400}
+            self._temporary[record["ak"]] = record
+        return record
+
+    def access_key(self, ak):
+        """The fixture AK/SK pair or temporary key record named `ak`, or None. A temporary one
+        has "expires" (epoch seconds); the caller checks it."""
+        pair = self.aksk.get(ak)
+        if pair is not None:
+            return pair
+        with self._lock:
+            return self._temporary.get(ak)
+
     # -- every other request --------------------------------------------------------------------
 
     def authenticate(self, method, raw_path, raw_query, headers, body):
@@ -363,9 +390,11 @@ class Authenticator:
             raise apigw_error("malformed Authorization header (want 'SDK-HMAC-SHA256 Access=AK, "
                               "SignedHeaders=a;b, Signature=hex')")
         ak, signed, sig = m.group(1), m.group(2).split(";"), m.group(3).lower()
-        pair = self.aksk.get(ak)
+        pair = self.access_key(ak)
         if pair is None:
             raise apigw_error("access key %s does not exist" % ak)
+        if pair.get("expires") is not None and self.now() >= pair["expires"]:
+            raise apigw_error("the temporary access key %s expired at %s" % (ak, _iso(pair["expires"])))
         if "x-sdk-date" not in [h.lower() for h in signed] or "" in signed:
             raise apigw_error("SignedHeaders must list x-sdk-date (got %s)" % ";".join(signed))
         missing = [h for h in signed if headers.get(h) is None]

@@ -26,6 +26,7 @@ MESSAGES = {
     "IMG.0056": "The OS version is invalid.",
     "IMG.0057": "The image file is empty, does not exist, has an invalid format, or you have "
                 "no permission.",
+    "IMG.0058": "The OBS bucket is not in the region of the image.",
     "IMG.0059": "The image file size exceeds the maximum.",
     "IMG.0060": "The number of tasks exceeds the flow control limit.",
     "IMG.0066": "The image ID is incorrect.",

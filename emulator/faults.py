@@ -1,5 +1,6 @@
 """Fault rules switched on while the emulator runs (POST /_emulator/faults). A rule matches a
-request by a regex searched in its path and an optional method, and fires `count` times."""
+request by a regex searched in its path (on the OBS listener also in `path?query`) and an
+optional method, and fires `count` times."""
 
 import itertools
 import re
@@ -54,9 +55,11 @@ class Rule:
         self.message = spec.get("message")
         self.fired = 0
 
-    def matches(self, method, path):
-        return (self.method is None or self.method.upper() == method) and \
-            self.pattern.search(path) is not None
+    def matches(self, method, path, query=None):
+        if self.method is not None and self.method.upper() != method:
+            return False
+        return self.pattern.search(path) is not None or \
+            (bool(query) and self.pattern.search(path + "?" + query) is not None)
 
     def view(self):
         return {"id": self.id, "route": self.route, "method": self.method, "kind": self.kind,
@@ -88,10 +91,10 @@ class Faults:
         with self._lock:
             self._rules = []
 
-    def take(self, method, path):
+    def take(self, method, path, query=None):
         with self._lock:
             for rule in self._rules:
-                if rule.matches(method, path):
+                if rule.matches(method, path, query):
                     rule.fired += 1
                     if rule.fired >= rule.count:
                         self._rules.remove(rule)

@@ -5,6 +5,8 @@ Relative paths are relative to the fixtures file's directory."""
 import json
 import os
 
+from .obsstore import Bucket
+
 
 class FixtureError(ValueError):
     pass
@@ -35,12 +37,25 @@ class Fixtures:
                             for v in self.raw.get("volumes", [])}
             self.backups = {b["id"]: dict(b, disk_file=resolve(b["disk_file"]))
                             for b in self.raw.get("backups", [])}
-            self.buckets = {b["name"]: resolve(b["dir"]) for b in self.raw.get("buckets", [])}
             self.job_duration = float(self.raw.get("job_duration", 2.0))
             # the regions served, each on its own endpoint (the first: --port); a project is
             # in the region its name starts with ("cn-north-4_sub" is in cn-north-4)
             self.regions = [r["name"] for r in self.raw.get("regions", [])] or \
                 [region_of(self.raw.get("projects", [{"name": "cn-north-4"}])[0])]
+            # OBS buckets: a directory each, in a region (default the first) and of a storage
+            # class (default STANDARD)
+            self.buckets = {}
+            for b in self.raw.get("buckets", []):
+                region = b.get("region") or self.regions[0]
+                klass = b.get("storage_class") or "STANDARD"
+                if not isinstance(region, str) or not isinstance(klass, str):
+                    raise TypeError("bucket region and storage_class are strings")
+                path = resolve(b["dir"])
+                try:
+                    created = os.stat(path).st_ctime
+                except OSError:
+                    created = 0.0
+                self.buckets[b["name"]] = Bucket(b["name"], path, region, klass.upper(), created)
             self.agencies = {a["name"]: a for a in self.raw.get("agencies", [])}
         except (KeyError, TypeError, ValueError) as e:
             raise FixtureError("fixtures %s: bad entry (%s)" % (path, e)) from None

@@ -4,7 +4,7 @@ the Glance v2 pass-through. Templates double as the keys of the request statisti
 import re
 import urllib.parse
 
-from . import actions, cloudimages, imstags, info, members, proxy, versions
+from . import actions, cloudimages, imstags, info, members, proxy, sts, versions
 
 MAX_TOKEN_BODY = 64 * 1024
 
@@ -73,6 +73,8 @@ def find(method, path):
     """(handler or None, path parameters, template, needs authentication) for a raw path."""
     if path == "/v3/auth/tokens":
         return (issue_token if method == "POST" else None), {}, path, False
+    if path == "/v3.0/OS-CREDENTIAL/securitytokens":
+        return (sts.issue if method == "POST" else None), {}, path, method == "POST"
     if proxy.is_glance_path(path):
         return forward_to_glance, {}, proxy.template(path), True
     if path in ("/", "/v1", "/v2", "/v1/", "/v2/"):     # no credentials needed

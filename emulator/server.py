@@ -1,6 +1,7 @@
 """The HTTP front: a threaded HTTP/1.1 keep-alive server on 127.0.0.1. Every request gets a
 request id, a count in the statistics, a look at the fault rules and (outside the token and
-admin routes) authentication before its route runs."""
+admin routes) authentication before its route runs. A server of kind "obs" hands its requests
+to emulator/obs.py instead (OBS routes, XML errors, OBS/S3 signatures)."""
 
 import io
 import json
@@ -13,13 +14,15 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import admin, info, routes
+from . import admin, info, obs, routes
 from .auth import AuthError
 from .errors import NO_API, THROTTLED, ImsError, apigw_body, ims_body
 from .faults import Faults
 from .glance import Glance
 from .httpio import Abort, BadFraming, BodyReader, ResponseWriter
 from .jobs import Jobs
+from .obsstore import Store
+from .obsxml import ObsError, error_body
 from .proxy import UpstreamError
 
 log = logging.getLogger("emulator")
@@ -40,8 +43,10 @@ class Emulator:
         self.faults = Faults()
         self.stats = admin.Stats()
         self.limits = info.Limits()
+        self.obs = Store(fixtures.buckets)   # OBS objects (emulator/obsstore.py)
         self.public_url = None     # the first region's endpoint
         self.urls = {}             # region -> endpoint
+        self.obs_url = None        # the OBS listener's
 
 
 class Context:
@@ -133,8 +138,9 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256       # listen backlog: tests open many connections at once
 
-    def __init__(self, app, port, region=None):
+    def __init__(self, app, port, region=None, kind="ims"):
         self.app = app
+        self.kind = kind           # "ims": IMS, IAM, Glance and admin routes; "obs": OBS
         self.region = region or app.fixtures.regions[0]
         self._resets = set()
         self._lock = threading.Lock()
@@ -163,10 +169,17 @@ def dispatch(handler, app):
     except BadFraming as e:
         out = ResponseWriter(handler, rid)
         out.close = True
-        out.send_json(400, ims_body("IMG.0001", "Bad request body framing: %s" % e))
+        if handler.server.kind == "obs":
+            body = error_body(ObsError(400, "IncompleteBody", "Bad request body framing: %s" % e),
+                              handler.path.partition("?")[0], rid, rid)
+            out.start(400, [("Content-Type", "application/xml")], length=len(body))
+            out.write(body)
+            out.finish()
+        else:
+            out.send_json(400, ims_body("IMG.0001", "Bad request body framing: %s" % e))
         return
     try:
-        serve(ctx, app)
+        (obs.serve if handler.server.kind == "obs" else serve)(ctx, app)
         finish(ctx)
     except Abort as e:
         end_connection(handler, e.kind)
@@ -192,7 +205,8 @@ def serve(ctx, app):
             return
         if needs_auth:
             ctx.ident = authenticate(ctx, app.auth)
-            in_region(ctx)
+            if not template.startswith("/v3"):    # IAM is global
+                in_region(ctx)
         route(ctx)
     except ImsError as e:
         fail(ctx, e.status, e.body())

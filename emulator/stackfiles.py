@@ -2,10 +2,12 @@
 
     /usr/bin/python3 -m emulator.stackfiles fixtures DIR
         DIR/fixtures.json with fresh credentials and ids, and the files it names: random disk
-        files of 2-3 MiB for instances, a data volume and a backup, and a bucket directory
-        holding images/import.raw. An existing DIR/fixtures.json is kept as it is.
+        files of 2-3 MiB for instances, a data volume and a backup, and the OBS buckets'
+        directories (ims-demo-bucket holding images/import.raw). An existing DIR/fixtures.json
+        is kept, only given the buckets of BUCKETS it lacks.
     /usr/bin/python3 -m emulator.stackfiles env DIR EMULATOR_URL GLANCE_URL
-        DIR/env: shell exports for two projects (IMS_ENDPOINT, IMS_AK_A, ...)."""
+        DIR/env: shell exports for two projects (IMS_ENDPOINT, IMS_AK_A, ...), the buckets and
+        the OBS endpoint (read from DIR/obs.url)."""
 
 import json
 import os
@@ -24,6 +26,11 @@ PROJECTS_A = {"cn-north-4": PROJECT_A, "cn-south-1": "a2" * 16, "ap-southeast-1"
 AGENCY = "ims_admin_agency"   # the IMS agency cross-region copies name (agency_name)
 MIB = 1024 * 1024
 IMPORT_OBJECT = "images/import.raw"    # in the bucket: what imports and registrations read
+# OBS buckets (name, region, storage class, env variable): IMS takes Standard buckets of its
+# own region only, so the cold and the southern ones are there to be refused (IMG.0069, 0058).
+BUCKETS = (("ims-demo-bucket", "cn-north-4", "STANDARD", "IMS_BUCKET"),
+           ("ims-cold-bucket", "cn-north-4", "COLD", "IMS_BUCKET_COLD"),
+           ("ims-south-bucket", "cn-south-1", "STANDARD", "IMS_BUCKET_SOUTH"))
 
 
 def _random_file(path, size):
@@ -40,9 +47,35 @@ def _secret(n, alphabet=string.ascii_letters + string.digits):
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+def _bucket_entries():
+    return [{"name": name, "dir": "buckets/" + name, "region": region, "storage_class": klass}
+            for name, region, klass, _ in BUCKETS]
+
+
+def _save(path, fixtures):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(fixtures, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _add_buckets(d, path):
+    """An existing fixtures file gets the buckets of BUCKETS it lacks (nothing else changes)."""
+    with open(path) as f:
+        fixtures = json.load(f)
+    have = {b["name"] for b in fixtures.get("buckets", [])}
+    missing = [b for b in _bucket_entries() if b["name"] not in have]
+    if missing:
+        fixtures.setdefault("buckets", []).extend(missing)
+        _save(path, fixtures)
+    for b in fixtures.get("buckets", []):
+        os.makedirs(os.path.join(d, b["dir"]), exist_ok=True)
+
+
 def make_fixtures(d):
     path = os.path.join(d, "fixtures.json")
     if os.path.exists(path):
+        _add_buckets(d, path)
         return path
     vol, backup = str(uuid.uuid4()), str(uuid.uuid4())
     fixtures = {
@@ -65,7 +98,7 @@ def make_fixtures(d):
              "project": PROJECT_A, "disk_file": "instances/web-running.raw", "data_volumes": []}],
         "volumes": [{"id": vol, "project": PROJECT_A, "disk_file": "volumes/data-1.raw"}],
         "backups": [{"id": backup, "project": PROJECT_A, "disk_file": "backups/backup-1.raw"}],
-        "buckets": [{"name": "ims-demo-bucket", "dir": "buckets/ims-demo-bucket"}],
+        "buckets": _bucket_entries(),
         "token_lifetime": 86400,
         "job_duration": 2.0,
     }
@@ -73,10 +106,9 @@ def make_fixtures(d):
              "backups/backup-1.raw", "buckets/ims-demo-bucket/" + IMPORT_OBJECT]
     for i, rel in enumerate(files):
         _random_file(os.path.join(d, rel), 2 * MIB + i * 256 * 1024)   # sizes differ: 2-3 MiB
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(fixtures, f, indent=2)
-    os.replace(tmp, path)
+    for b in fixtures["buckets"]:
+        os.makedirs(os.path.join(d, b["dir"]), exist_ok=True)
+    _save(path, fixtures)
     return path
 
 
@@ -119,6 +151,15 @@ def write_env(d, url, glance_url):
         "IMS_GLANCE_URL": glance_url, "IMS_VOLUME": fx["volumes"][0]["id"],
         "IMS_BACKUP": fx["backups"][0]["id"], "IMS_ADMIN_URL": url + "/_emulator",
     })
+    dirs = {b["name"]: b["dir"] for b in fx["buckets"]}
+    for name, _, _, var in BUCKETS[1:]:      # IMS_BUCKET_COLD, IMS_BUCKET_SOUTH (and _DIR)
+        if name in dirs:
+            out.update({var: name, var + "_DIR": path(dirs[name])})
+    try:
+        with open(os.path.join(d, "obs.url")) as f:
+            out["IMS_OBS_ENDPOINT"] = f.read().strip()
+    except OSError:
+        pass
     tmp = os.path.join(d, "env.tmp")
     with open(tmp, "w") as f:
         f.write("# written by scripts/stack up; source it: . %s/env\n" % os.path.abspath(d))

@@ -1,7 +1,8 @@
 """The real work of IMS jobs, done in Glance as the owning project: disk and object files become
-images, registered images get their bytes, exported images land in a bucket directory."""
+images, registered images get their bytes, exported images land in a bucket (emulator/obsstore.py)."""
 
 import copy
+import hashlib
 import os
 import tempfile
 import time
@@ -12,6 +13,7 @@ from . import formats
 from .formats import IMPORT_MAX, QUICK_IMPORT_MAX
 from .glance import GlanceError
 from .jobs import JobFailure, utc
+from .obsxml import ObsError
 from .properties import image_fields
 
 # One image a job makes: its source file, how to name that file in a failure, the image name,
@@ -156,19 +158,35 @@ def register(job, glance, ident, image_id, path, what, props):
                          % e.message) from None
 
 
-def export(job, glance, ident, image_id, dest):
-    """Work of POST /v1/cloudimages/{id}/file: the image's bytes become the bucket object."""
+class _Md5Writer:
+    """A binary file that hashes what is written to it."""
+
+    def __init__(self, f):
+        self.f, self.md5 = f, hashlib.md5()
+
+    def write(self, data):
+        self.md5.update(data)
+        return self.f.write(data)
+
+
+def export(job, glance, ident, image_id, store, bucket, key):
+    """Work of POST /v1/cloudimages/{id}/file: the image's bytes become the bucket object,
+    written through the OBS store (a temporary file renamed into place, its ETag recorded),
+    so OBS sees it only once it is complete."""
     job.set_entity("image_id", image_id)
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    part = "%s.part-%s" % (dest, job.id)
+    tmp = store.temp_path(bucket)
     try:
-        with open(part, "wb") as out:
-            glance.download(ident, image_id, out, job.progress)
-        os.link(part, dest)          # never overwrites: an object that appeared meanwhile wins
-    except FileExistsError:
+        with open(tmp, "wb") as out:
+            writer = _Md5Writer(out)
+            glance.download(ident, image_id, writer, job.progress)
+        store.commit(bucket, key, tmp, writer.md5.hexdigest(), overwrite=False)
+    except FileExistsError:          # never overwrites: an object that appeared meanwhile wins
         raise JobFailure("IMG.0070") from None
+    except ObsError as e:
+        raise JobFailure("IMG.0070", "The object %s cannot be written: %s" % (key, e.message)) \
+            from None
     except GlanceError as e:
         raise JobFailure("IMG.0014", "Reading the image data failed: %s" % e.message) from None
     finally:
-        if os.path.exists(part):
-            os.unlink(part)
+        if os.path.exists(tmp):
+            os.unlink(tmp)

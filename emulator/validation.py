@@ -1,11 +1,12 @@
 """Checks for IMS request bodies (ims-api.md §4-§5): each raises ImsError with the contract's
 code for the field, or returns the value in the form the emulator stores."""
 
-import os
 import re
 import uuid
 
 from .errors import ImsError
+from .obsstore import key_segments
+from .obsxml import ObsError
 
 NAME_RE = re.compile(r"[\w\-. ]+")             # letters (CJK too), digits, -._ and space
 TAG_PART_RE = re.compile(r"[A-Za-z0-9_-]*")
@@ -138,17 +139,36 @@ def ram(body):
     return low, high
 
 
-def object_url(body, key, buckets):
-    """"bucket:object" -> (the object's path in the bucket directory, "bucket:object"). The
-    bucket must exist; whether the object does is for the job to find out (as on IMS)."""
+def object_ref(body, key, store, region):
+    """"bucket:object" -> (the Bucket, the object key, its path, "bucket:object"). The bucket
+    must exist (IMG.0069), be in the job's region (IMG.0058) and of class STANDARD (IMG.0069);
+    whether the object does is for the job to find out (as on IMS)."""
     value = string(body, key, required=True, code="IMG.0017")
     bucket, sep, name = value.partition(":")
-    parts = name.split("/")
-    if not sep or not bucket or not name or ".." in parts or "" in parts:
+    if not sep or not bucket or not name:
         raise ImsError("IMG.0017", "%s must be \"bucket:object\" (got %r)." % (key, value))
-    if bucket not in buckets:
+    try:
+        key_segments(name)
+    except ObsError as e:
+        raise ImsError("IMG.0017", "%s: %s" % (key, e.message)) from None
+    b = store.buckets.get(bucket)
+    if b is None:
         raise ImsError("IMG.0069", "The bucket %s does not exist or is not accessible." % bucket)
-    return os.path.join(buckets[bucket], name), value
+    if b.region != region:
+        raise ImsError("IMG.0058", "The bucket %s is in region %s, not in %s: IMS reads and "
+                                   "writes buckets of its own region only." % (bucket, b.region,
+                                                                               region))
+    if b.storage_class != "STANDARD":
+        raise ImsError("IMG.0069", "The bucket %s is of storage class %s: IMS takes Standard "
+                                   "buckets only." % (bucket, b.storage_class))
+    return b, name, store.path(b, name), value
+
+
+def object_url(body, key, store, region):
+    """"bucket:object" -> (the object's path in the bucket directory, "bucket:object"), checked
+    as object_ref() does."""
+    _, _, path, value = object_ref(body, key, store, region)
+    return path, value
 
 
 def is_uuid(value):
