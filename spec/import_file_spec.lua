@@ -48,8 +48,6 @@ local function codes(err)
   return out
 end
 
-local FAST = { timeout = 120, interval = 0.1 }
-
 describe("cloudimages:plan_import", function()
   local c
   setup(function()
