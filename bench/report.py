@@ -26,11 +26,13 @@ GROUP_TITLES = {
     "bulk_crud": "Create + delete {bulk_images} images, each request +{bulk_latency_ms:g} ms",
     "bulk_tag": "Tag {bulk_images} images, each request +{bulk_latency_ms:g} ms",
     "require": "Start-up: lua5.4 -e 'require \"ims\"'",
+    "obs_put": "{size} file to an object on the emulator's OBS",
+    "obs_import": "{size} file to an active image: import_file (OBS upload, IMS job, wait)",
 }
 BASELINE = {"upload": "curl", "download": "curl", "download_disk": "curl", "list": "curl loop", "crud": "curl loop",
             "jobs": "legacy 1 s loop", "jobs_latency": "legacy 1 s loop",
             "bulk_crud": "lua-ims sequential", "bulk_tag": "lua-ims sequential",
-            "require": "lua5.4 alone"}
+            "require": "lua5.4 alone", "obs_put": "aws s3 cp", "obs_import": "lua-ims import_file"}
 NOTES = {
     ("upload", "curl"): "curl -T, identity headers",
     ("upload", "lua-ims"): "images:upload, default verify (sha512 while sending)",
@@ -58,9 +60,13 @@ NOTES = {
     ("bulk", "python-glanceclient"): "sequential loop",
     ("bulk", "openstacksdk"): "sequential loop",
     ("require", "lua5.4 alone"): "lua5.4 -e ''",
+    ("obs_put", "lua-ims obs:put c=4"): "obs:put, 16 MiB parts, 4 in flight, Content-MD5 each",
+    ("obs_put", "aws s3 cp"): "Debian awscli 2.9, SigV4, 8 MiB parts, 10 in flight",
+    ("obs_put", "s3cmd put"): "s3cmd 2.3, SigV4, 15 MiB parts, one at a time",
+    ("obs_import", "lua-ims import_file"): "plan, obs:put, create from OBS, wait, delete",
     ("require", "require \"ims\""): "lua5.4 -e 'require \"ims\"'",
 }
-COLORS = {"lua-ims": "#2463b3", "curl": "#7a7a7a", "python-glanceclient": "#d9822b",
+COLORS = {"lua-ims": "#2463b3", "curl": "#7a7a7a", "aws": "#d9822b", "s3cmd": "#3a9e5c", "python-glanceclient": "#d9822b",
           "openstacksdk": "#3a9e5c", "openssl": "#8a5cc2", "legacy": "#c0392b",
           "lua5.4": "#7a7a7a", "require": "#2463b3"}
 
@@ -192,6 +198,16 @@ def targets(results, byname):
                     "(default minus verify=false)" % size, "+%.3f s (median +%.3f s): %.3f s vs %.3f s"
                     % (a["cpu_min"] - b["cpu_min"], a["cpu_med"] - b["cpu_med"], a["cpu_min"],
                        b["cpu_min"])))
+    ratio_target("OBS put %s (4 parts in flight): wall ≤ 0.8 × aws s3 cp" % size,
+                 "obs_put", "lua-ims obs:put c=4", "aws s3 cp", 0.8)
+    ratio_target("OBS put %s: client CPU ≤ aws s3 cp's" % size,
+                 "obs_put", "lua-ims obs:put c=4", "aws s3 cp", 1.0, field="cpu")
+    o = row("obs_put", "lua-ims obs:put c=4")
+    if o:
+        out.append(("PASS" if o["rss_max"] <= 32 else "FAIL", "OBS put %s: client peak RSS ≤ 32 MiB"
+                    % size, "%.1f MiB" % o["rss_max"]))
+    else:
+        out.append(("n/a", "OBS put: client peak RSS ≤ 32 MiB", "not measured"))
     ratio_target("list %d images: wall ≤ 1.0 × curl loop" % meta["list_images"],
                  "list", "lua-ims", "curl loop", 1.0)
     ws = [byname[k] for k in (("jobs", "lua-ims wait_all"), ("jobs_latency", "lua-ims wait_all"))
