@@ -189,7 +189,7 @@ describe("cloudimages:import_file", function()
   local function crash(path, name, key, journal, when)
     local script = env.tmpfile("crash.lua")
     local f = assert(io.open(script, "w"))
-    f:write(string.format([[
+    f:write((string.format([[
       package.path = %q; package.cpath = %q
       local ims = require "ims"
       local c = ims.new { endpoint = %q, project_id = %q, region = %q, obs_endpoint = %q,
@@ -205,13 +205,15 @@ describe("cloudimages:import_file", function()
       os.exit(0)
     ]], package.path, package.cpath, S.IMS_ENDPOINT, S.IMS_PROJECT_A, S.IMS_REGION,
       S.IMS_OBS_ENDPOINT, S.IMS_AK_A, S.IMS_SK_A, journal, path, name, OS, S.IMS_BUCKET, key,
-      when, when))
+      when, when):gsub("local parts = 0", when == "complete"
+        -- dies the moment the upload is complete, before the job is asked for
+        and "c.cloudimages.create = function() os.exit(3) end" or "local parts = 0")))
     f:close()
     local ok, how, code = os.execute("env -u LD_PRELOAD lua5.4 '" .. script .. "'")
     assert.are.same({ nil, "exit", 3 }, { ok, how, code })
   end
 
-  for _, when in ipairs { "upload", "job" } do
+  for _, when in ipairs { "upload", "complete", "job" } do
     it("resumes from its journal after the process was killed during the " .. when, function()
       raw.admin("POST", "/jobs", { duration = 1 })
       local path = env.tmpfile("crash.raw")
@@ -234,6 +236,9 @@ describe("cloudimages:import_file", function()
       assert.are.equal(sha256(path), image_sha256(again, image.id))
       if when == "upload" then
         assert.is_true(puts >= 1 and puts <= 8, puts .. " parts sent again")
+        assert.are.equal(1, starts)
+      elseif when == "complete" then
+        assert.are.equal(0, puts) -- the object was whole: found, not sent again
         assert.are.equal(1, starts)
       else
         assert.are.equal(0, puts)

@@ -486,6 +486,13 @@ function Obs:get(bucket, key, dest, opts)
   return result
 end
 
+--- Internal: the put's result when bucket/key holds the file already as put(opts) stores it
+-- (size and the ETag of the same parts), else nil (import_file's rerun after a crash).
+-- @local
+function Obs:stored(bucket, key, source, opts)
+  return upload.stored(self, bucket, key, source, opts or {})
+end
+
 --- Uploads a file to `bucket`/`key`: one `PUT` up to `multipart_threshold`, else a multipart
 -- upload with `concurrency` parts in flight on the client's engine, each with its
 -- `Content-MD5` and its ETag checked. With `checkpoint` (a file path), the upload id and the

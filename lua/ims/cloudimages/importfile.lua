@@ -241,13 +241,19 @@ function Cloud:import_file(path, body, opts)
   end
   local function start()
     local checkpoint = opts.checkpoint or (journal and journal.path .. ".obs-" .. key:gsub("[^%w._-]", "_"))
-    local put, perr = client.obs:put(opts.bucket, key, path, { checkpoint = checkpoint,
-      part_size = opts.part_size, concurrency = opts.concurrency,
-      multipart_threshold = opts.multipart_threshold,
-      progress = user and function(done, total) user { phase = "upload", done = done, total = total } end })
-    if not put then return nil, perr end
+    local popts = { checkpoint = checkpoint, part_size = opts.part_size,
+      concurrency = opts.concurrency, multipart_threshold = opts.multipart_threshold,
+      progress = user and function(done, total) user { phase = "upload", done = done, total = total } end }
+    -- a run that ended after its upload completed (and before the job) left the object whole
+    local stored = client.obs:stored(opts.bucket, key, path, popts)
+    if stored then
+      if user then user { phase = "upload", done = stored.size, total = stored.size } end
+    else
+      local put, perr = client.obs:put(opts.bucket, key, path, popts)
+      if not put then return nil, perr end
+    end
     if plan.bitmap then
-      put, perr = client.obs:put(opts.bucket, key .. ".bitmap", plan.bitmap)
+      local put, perr = client.obs:put(opts.bucket, key .. ".bitmap", plan.bitmap)
       if not put then return nil, perr end
     end
     local b = {}

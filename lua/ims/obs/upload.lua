@@ -293,17 +293,44 @@ function M.put(obs, bucket, key, source, opts)
       .. M.MAX_OBJECT, 3)
   end
   local size = info.size
-  if size <= (opts.multipart_threshold or M.THRESHOLD) then
-    return put_single(obs, bucket, key, source, size, opts)
-  end
+  local plan, perr = M.plan(size, opts)
+  if perr then error("ims.obs:put: " .. perr, 3) end
+  if not plan then return put_single(obs, bucket, key, source, size, opts) end
+  return put_multipart(obs, bucket, key, source, info, plan, opts)
+end
+
+-- How put sends `size` bytes: nil (one PUT) or {part_size =, count =}; nil, message when
+-- the parts would be too many.
+function M.plan(size, opts)
+  if size <= (opts.multipart_threshold or M.THRESHOLD) then return nil end
   local part_size = opts.part_size
     or math.max(M.DEFAULT_PART, ((size + M.MAX_PARTS - 1) // M.MAX_PARTS + MIB - 1) // MIB * MIB)
   local count = (size + part_size - 1) // part_size
   if count > M.MAX_PARTS then
-    error(string.format("ims.obs:put: %d bytes in parts of %d make %d parts; OBS takes at most %d "
-      .. "(use a larger 'part_size')", size, part_size, count, M.MAX_PARTS), 3)
+    return nil, string.format("%d bytes in parts of %d make %d parts; OBS takes at most %d "
+      .. "(use a larger 'part_size')", size, part_size, count, M.MAX_PARTS)
   end
-  return put_multipart(obs, bucket, key, source, info, { part_size = part_size, count = count }, opts)
+  return { part_size = part_size, count = count }
+end
+
+-- Whether bucket/key holds the file's bytes already, as put with `opts` would have stored
+-- them (same size, and the ETag of the same parts' MD5s): the put's result, or nil. A rerun
+-- after a crash that came after the upload completed need not send it again.
+function M.stored(obs, bucket, key, source, opts)
+  local meta = obs:head(bucket, key)
+  local info = meta and core.file_info(source)
+  if not info or meta.size ~= info.size or not meta.etag then return nil end
+  local plan = M.plan(info.size, opts)
+  local md5s = {}
+  for n = 1, plan and plan.count or 1 do
+    local offset = plan and (n - 1) * plan.part_size or 0
+    local d = core.file_digests(source, { "md5" }, offset, plan and plan.part_size or nil)
+    if not d then return nil end
+    md5s[n] = d.md5
+  end
+  local want = plan and M.multipart_etag(md5s) or md5s[1]
+  if meta.etag:lower() ~= want then return nil end
+  return { bucket = bucket, key = key, size = info.size, etag = meta.etag, parts = plan and plan.count }
 end
 
 return M
