@@ -25,17 +25,21 @@ local function image_sha256(c, id)
   return assert(c.images:download(id, function() end, { digests = { "sha256" } })).sha256
 end
 
--- An object in the bucket (the bucket is a directory of the emulator); returns "bucket:key".
+local uploader = ims.new { endpoint = S.IMS_ENDPOINT, obs_endpoint = S.IMS_OBS_ENDPOINT,
+  auth = { ak = S.IMS_AK_A, sk = S.IMS_SK_A } }
+
+-- An object in the bucket, uploaded through the emulator's OBS from a local file of random
+-- bytes (starting with `head`); returns "bucket:key", the local file, the key.
 local function object(key, bytes, head)
-  local path = S.IMS_BUCKET_DIR .. "/" .. key
-  os.execute("mkdir -p '" .. path:match("^(.*)/") .. "'")
+  local path = env.tmpfile(key:match("[^/]+$"))
   env.write_random(path, bytes)
   if head then
     local f = assert(io.open(path, "r+b"))
     f:write(head)
     f:close()
   end
-  return S.IMS_BUCKET .. ":" .. key, path
+  assert(uploader.obs:put(S.IMS_BUCKET, key, path))
+  return S.IMS_BUCKET .. ":" .. key, path, key
 end
 
 local function stats_count(pattern)
@@ -75,14 +79,14 @@ describe("more IMS calls", function()
     end)
 
     it("imports RAW only with its bitmap file, and refuses other formats in the job", function()
-      local url, path = object("quick/" .. unique("r") .. ".raw", 300 * 1024)
+      local url, path, key = object("quick/" .. unique("r") .. ".raw", 300 * 1024)
       local body = { name = unique("quick-raw"), min_disk = 40, os_version = "Debian GNU/Linux 12.0.0 64bit",
         image_url = url }
       local _, err = assert(a.cloudimages:quick_import(body)):wait(FAST)
       assert.equal("job_failed", err.kind)
       assert.equal("IMG.0057", err.code)
       assert.matches("bitmap", err.message)
-      env.write_random(path .. ".bitmap", 1024)
+      object(key .. ".bitmap", 1024)
       local job = assert(a.cloudimages:quick_import(body))
       assert(job:wait(FAST))
       assert.equal(sha256_file(path), image_sha256(a, job.image_id))
