@@ -17,10 +17,14 @@ import hashlib
 import hmac
 import http.client
 import io
+import json
+import os
+import tempfile
 import time
 import unittest
 
-from emulator import obsauth
+from emulator import obsauth, stackfiles
+from emulator.fixtures import Fixtures
 from emulator.obsbuckets import page
 from emulator.obsstore import key_segments
 from emulator.obsxml import ObsError, parse_complete
@@ -301,6 +305,33 @@ class Store(unittest.TestCase):
             with self.assertRaises(ObsError) as e:
                 parse_complete(bad)
             self.assertEqual(e.exception.code, "MalformedXML")
+
+
+class OldFixtures(unittest.TestCase):
+    """A fixtures.json written before buckets had a region and a storage class."""
+
+    OLD = {"domain": {"id": "d" * 32, "name": "ims-demo"},
+           "regions": [{"name": "cn-north-4"}, {"name": "cn-south-1"}],
+           "projects": [{"id": "a" * 32, "name": "cn-north-4"}], "users": [], "aksk": [],
+           "buckets": [{"name": "ims-demo-bucket", "dir": "buckets/ims-demo-bucket"}]}
+
+    def test_loads_with_defaults_and_gains_the_new_buckets(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "fixtures.json")
+            with open(path, "w") as f:
+                json.dump(self.OLD, f)
+            b = Fixtures(path).buckets["ims-demo-bucket"]
+            self.assertEqual((b.region, b.storage_class), ("cn-north-4", "STANDARD"))
+            self.assertEqual(b.dir, os.path.join(d, "buckets", "ims-demo-bucket"))
+            stackfiles.make_fixtures(d)          # scripts/stack up on an old DIR
+            buckets = Fixtures(path).buckets
+            self.assertEqual(sorted(buckets), ["ims-cold-bucket", "ims-demo-bucket",
+                                               "ims-south-bucket"])
+            self.assertEqual(buckets["ims-cold-bucket"].storage_class, "COLD")
+            self.assertEqual(buckets["ims-south-bucket"].region, "cn-south-1")
+            self.assertTrue(os.path.isdir(buckets["ims-south-bucket"].dir))
+            with open(path) as f:
+                self.assertEqual(json.load(f)["buckets"][0], self.OLD["buckets"][0])
 
 
 if __name__ == "__main__":
