@@ -43,6 +43,7 @@ build = {
     ["ims.cloudimages.importfile"] = "lua/ims/cloudimages/importfile.lua",
     ["ims.diskfile"] = "lua/ims/diskfile.lua",
     ["ims.obs"] = "lua/ims/obs.lua",
+    ["ims.partfile"] = "lua/ims/partfile.lua",
     ["ims.obs.upload"] = "lua/ims/obs/upload.lua",
     ["ims.xml"] = "lua/ims/xml.lua",
     ["ims.images"] = "lua/ims/images.lua",

@@ -6,6 +6,7 @@
 -- (`ims.obs.upload`: one PUT, or multipart with parallel parts and a checkpoint).
 -- @module ims.obs
 local errors = require "ims.errors"
+local partfile = require "ims.partfile"
 local upload = require "ims.obs.upload"
 local url = require "ims.url"
 local validate = require "ims.validate"
@@ -381,13 +382,7 @@ end
 
 local GET_OPTS = { progress = "function", resume = "boolean", verify = "boolean" }
 
-local function file_size(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local n = f:seek("end")
-  f:close()
-  return n
-end
+local file_size = partfile.size
 
 -- One GET into t.part (continued when t.resume) or t.sink: {bytes =, md5 =} | nil, err.
 local function fetch(self, bucket, key, t)
@@ -434,8 +429,8 @@ end
 
 --- Downloads an object (`GET /{bucket}/{key}`) in constant memory. To a path, the bytes go to
 -- `dest .. ".part"`, renamed to `dest` only once complete and verified; a download cut short
--- continues with `Range` on retry, and `resume = true` continues a `.part` file of an earlier
--- run. With `verify` (default) the MD5 is computed while streaming and checked against the
+-- continues with `Range` on retry, and `resume = true` continues a `.part` file (or `dest`)
+-- of an earlier run. With `verify` (default) the MD5 is computed while streaming and checked against the
 -- ETag when that is an MD5 (single-PUT objects; multipart ETags are not).
 -- @tparam string bucket the bucket
 -- @tparam string key the object key
@@ -466,24 +461,7 @@ function Obs:get(bucket, key, dest, opts)
     t.sink = dest
     return fetch(self, bucket, key, t)
   end
-  t.part = dest .. ".part"
-  t.resume = opts.resume and file_size(t.part) ~= nil
-  local result, err = fetch(self, bucket, key, t)
-  if not result and t.resume and err.kind == "checksum" then -- a wrong prefix: start over, once
-    os.remove(t.part)
-    t.resume = false
-    result, err = fetch(self, bucket, key, t)
-  end
-  if not result then
-    if not opts.resume then os.remove(t.part) end
-    return nil, err
-  end
-  local ok, msg = os.rename(t.part, dest)
-  if not ok then
-    return nil, errors.new { kind = "file", code = "FILE", message = "cannot rename " .. t.part
-      .. " to " .. dest .. ": " .. tostring(msg) }
-  end
-  return result
+  return partfile.download(dest, opts.resume, t, function(tt) return fetch(self, bucket, key, tt) end)
 end
 
 --- Internal: the put's result when bucket/key holds the file already as put(opts) stores it

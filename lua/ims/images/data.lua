@@ -6,6 +6,7 @@
 -- @module ims.images
 local core = require "ims.core"
 local errors = require "ims.errors"
+local partfile = require "ims.partfile"
 local url = require "ims.url"
 local validate = require "ims.validate"
 local base = require "ims.images.base"
@@ -219,13 +220,7 @@ function Images:import(source, attrs, opts)
   return nil, uerr
 end
 
-local function file_size(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local n = f:seek("end")
-  f:close()
-  return n
-end
+local file_size = partfile.size
 
 -- One GET of the image's data into the file `part` (continued when `resume`) or the function
 -- `sink`, checked against `meta` (size, the recorded digest when `algo`): result or nil, err.
@@ -333,30 +328,7 @@ function Images:download(image, dest, opts)
     t.sink = dest
     return fetch(self, id, meta, t)
   end
-  -- The bytes go to dest.part, renamed to dest only once complete and verified: a failed or
-  -- wrong download never leaves a file at dest that looks complete, nor clobbers one there.
-  t.part = dest .. ".part"
-  if opts.resume and not file_size(t.part) and file_size(dest) then
-    os.rename(dest, t.part) -- the file given is the one to continue
-  end
-  t.resume = opts.resume and file_size(t.part) ~= nil
-  local result, err = fetch(self, id, meta, t)
-  if not result and t.resume and err.kind == "checksum" then
-    -- the kept prefix was not the image's (a corrupt tail, another image): start over, once
-    os.remove(t.part)
-    t.resume = false
-    result, err = fetch(self, id, meta, t)
-  end
-  if not result then
-    if not opts.resume then os.remove(t.part) end -- with resume, the next run continues it
-    return nil, err
-  end
-  local ok, msg = os.rename(t.part, dest)
-  if not ok then
-    return nil, errors.new { kind = "file", code = "FILE", message = "cannot rename " .. t.part
-      .. " to " .. dest .. ": " .. tostring(msg) }
-  end
-  return result
+  return partfile.download(dest, opts.resume, t, function(tt) return fetch(self, id, meta, tt) end)
 end
 
 return Images
