@@ -173,7 +173,7 @@ describe("more IMS calls", function()
     setup(function()
       local function in_region(n)
         return ims.new { endpoint = S["IMS_ENDPOINT_" .. n], project_id = S["IMS_PROJECT_A_" .. n],
-          auth = { ak = S.IMS_AK_A, sk = S.IMS_SK_A } }
+          obs_endpoint = S.IMS_OBS_ENDPOINT, auth = { ak = S.IMS_AK_A, sk = S.IMS_SK_A } }
       end
       a2, a3 = in_region(2), in_region(3)
     end)
@@ -252,6 +252,42 @@ describe("more IMS calls", function()
       assert.error_matches(function() a.cloudimages:replicate(src, { "r", "r" }, { agency_name = "x" }) end,
         "region 'r' is empty or given twice")
       assert.error_matches(function() a.cloudimages:replicate(src, { "r" }, {}) end, "'agency_name'")
+    end)
+  end)
+
+  describe("replication's fallback", function()
+    it("gets the image there by export, OBS and import when the cross-region copy fails", function()
+      local a2 = ims.new { endpoint = S.IMS_ENDPOINT_2, project_id = S.IMS_PROJECT_A_2,
+        obs_endpoint = S.IMS_OBS_ENDPOINT, auth = { ak = S.IMS_AK_A, sk = S.IMS_SK_A } }
+      local ao = ims.new { endpoint = S.IMS_ENDPOINT, project_id = S.IMS_PROJECT_A,
+        obs_endpoint = S.IMS_OBS_ENDPOINT, auth = { ak = S.IMS_AK_A, sk = S.IMS_SK_A } }
+      local src, path = glance_image(ao, unique("fallback"))
+      assert(ao.images:update(src, { tags = { "tier=gold" } }))
+      raw.admin("POST", "/faults", { route = "/cross_region_copy$", method = "POST", kind = "status",
+        status = 400, code = "IMG.0179", message = "Injected: the agency is missing.", count = 1 })
+      local results = assert(ao.cloudimages:replicate(src, { { region = S.IMS_REGION_2, client = a2,
+        bucket = S.IMS_BUCKET_SOUTH } }, { agency_name = S.IMS_AGENCY, interval = 0.1, max_interval = 0.3,
+        timeout = 60, fallback = { bucket = S.IMS_BUCKET } }))
+      raw.admin("DELETE", "/faults")
+      local r = results[1]
+      assert.is_nil(r.err)
+      assert.equal("export", r.fallback)
+      assert.equal("IMG.0179", r.copy_err.code)
+      assert.is_true(r.reapplied)
+      local copy = assert(a2.images:get(r.image_id))
+      assert.equal(S.IMS_PROJECT_A_2, copy.owner)
+      assert.equal(src.name, copy.name)
+      assert.equal(sha256_file(path), image_sha256(a2, copy.id))
+      local tags = {}
+      for _, t in ipairs(assert(a2.cloudimages:list_tags(copy))) do tags[t.key] = t.value end
+      assert.same({ tier = "gold" }, tags)
+      -- nothing left in either bucket
+      assert.same({}, assert(ao.obs:list(S.IMS_BUCKET, { prefix = "ims-replicate/" })))
+      assert.same({}, assert(ao.obs:list(S.IMS_BUCKET_SOUTH, { prefix = "ims-replicate/" })))
+      assert.error_matches(function()
+        ao.cloudimages:replicate(src, { S.IMS_REGION_2 }, { agency_name = "x", fallback = { bucket = "b" } })
+      end, "needs 'client' and 'bucket' for the fallback")
+      a2:close(); ao:close()
     end)
   end)
 

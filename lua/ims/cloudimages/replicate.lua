@@ -2,7 +2,10 @@
 -- start one after another (IMS allows 5 running per project: the sixth waits for room inside
 -- the call's timeout), are waited on together in one wait_all, and in each target region whose
 -- client is given the source's tags and min_ram/max_ram are applied again (a copy carries
--- neither). One result per target, in order, with the reason of a failure.
+-- neither). One result per target, in order, with the reason of a failure. With `fallback`, a
+-- target whose copy failed (refused, congested, FAIL) gets the image the long way instead:
+-- export to an OBS bucket of the source region, the object carried to a bucket of the target
+-- region through this machine, imported there, the objects deleted.
 
 --- The IMS-native API: replication to many regions.
 -- @module ims.cloudimages
@@ -13,9 +16,11 @@ local validate = require "ims.validate"
 local Cloud = base.Cloud -- ims.CloudImages
 
 local OPTS = { agency_name = base.R "string", name = "string", description = "string",
-  timeout = "number", interval = "number", max_interval = "number", reapply = "boolean" }
+  timeout = "number", interval = "number", max_interval = "number", reapply = "boolean",
+  fallback = "table" }
 local TARGET = { region = base.R "string", project_name = "string", name = "string",
-  client = "table" }
+  client = "table", bucket = "string" }
+local FALLBACK = { bucket = base.R "string", file_format = { "qcow2", "vhd", "zvhd", "vmdk" } }
 
 -- The source's IMS tags as {key, value} pairs (Glance tags "key=value", or "key").
 local function tag_pairs(tags)
@@ -48,19 +53,68 @@ local function reapply(target, image_id, src)
   return true
 end
 
+-- The fallback for the targets (indexes `todo`) whose copy failed: one export, then per target
+-- the object carried over and imported. Sets r.image_id, r.fallback and keeps the copy's
+-- failure as r.copy_err.
+local function fall_back(self, src, list, results, todo, o)
+  local fb = o.fallback
+  local wait = { timeout = o.timeout, interval = o.interval, max_interval = o.max_interval }
+  local key = string.format("ims-replicate/%s-%d.%s", src.id, math.random(1e9), fb.file_format or "qcow2")
+  local function fail(err)
+    for _, i in ipairs(todo) do results[i].copy_err, results[i].err = results[i].err, err end
+  end
+  local job, err = self:export(src.id, { bucket_url = fb.bucket .. ":" .. key,
+    file_format = fb.file_format or "qcow2" })
+  if job then job, err = job:wait(wait) end
+  if not job then return fail(err) end
+  local tmp = os.tmpname()
+  local got
+  got, err = self.client.obs:get(fb.bucket, key, tmp)
+  self.client.obs:delete(fb.bucket, key)
+  if not got then
+    os.remove(tmp)
+    return fail(err)
+  end
+  for _, i in ipairs(todo) do
+    local t, r = list[i], results[i]
+    local put, perr = t.client.obs:put(t.bucket, key, tmp)
+    local ijob
+    if put then
+      ijob, perr = t.client.cloudimages:create { name = t.name or o.name or src.name,
+        image_url = t.bucket .. ":" .. key, min_disk = math.max(1, math.tointeger(src.min_disk) or 1),
+        os_version = type(src.__os_version) == "string" and src.__os_version or nil,
+        description = o.description }
+      if ijob then ijob, perr = ijob:wait(wait) end
+      t.client.obs:delete(t.bucket, key)
+    end
+    r.copy_err = r.err
+    if ijob and ijob.image_id then
+      r.image_id, r.job, r.err, r.fallback = ijob.image_id, ijob, nil, "export"
+    else
+      r.err = perr or errors.new { kind = "decode", job = ijob, message = "the import names no image" }
+    end
+  end
+  os.remove(tmp)
+end
+
 --- Copies an image to many regions at once and waits for every copy
 -- (`POST /v1/cloudimages/{id}/cross_region_copy` per target, one `wait_all`).
 -- @function CloudImages:replicate
 -- @param image the image: its id (string) or an image table (`id` or `image_id` field)
 -- @tparam {string|table,...} targets a region name each, or `{region =, project_name =?
--- (default: the region), name =? (default: the source's), client =?}`; with `client` (a client
--- of that region's project) the source's tags and `min_ram`/`max_ram` are set on the copy there
+-- (default: the region), name =? (default: the source's), client =?, bucket =?}`; with `client`
+-- (a client of that region's project) the source's tags and `min_ram`/`max_ram` are set on the
+-- copy there; `bucket` (of that region) is for the fallback
 -- @tparam table opts `agency_name` (required: the IAM agency IMS acts through), and optionally
--- `name`, `description`, `reapply` (default true), and the wait's `timeout`, `interval`,
--- `max_interval`
+-- `name`, `description`, `reapply` (default true), the wait's `timeout`, `interval`,
+-- `max_interval`, and `fallback = {bucket =, file_format =? (default qcow2)}`: a bucket of the
+-- source region; a target whose copy fails and that has a `client` (with `obs_endpoint`) and a
+-- `bucket` of its region then gets the image by export, the object carried there, and import
+-- (`fallback = "export"` in its result, the copy's failure in `copy_err`)
 -- @treturn[1] {table,...} one result per target, in order: `{region =, image_id =? (the copy),
--- job =? (the copy's job), err =? (an `ims.errors.Error`: why the copy could not start, failed
--- (`job_failed` with IMS's `fail_reason`) or was not re-tagged), reapplied = true|false}`
+-- job =? (the copy's job, or the fallback's import job), err =? (an `ims.errors.Error`: why the
+-- copy could not start, failed (`job_failed` with IMS's `fail_reason`) or was not re-tagged),
+-- reapplied = true|false, fallback = "export"?, copy_err =?}`
 -- @treturn[2] nil
 -- @treturn[2] ims.errors.Error the source image could not be read
 -- @raise on misuse: `targets` not a non-empty list, a target without `region`, a region given
@@ -86,6 +140,14 @@ function Cloud:replicate(image, targets, opts)
     end
     seen[c.region] = true
     list[i] = c
+  end
+  if o.fallback then
+    validate.options(fname .. ": fallback", o.fallback, FALLBACK)
+    for i, t in ipairs(list) do
+      if not (t.client and t.bucket) then
+        error(fname .. ": targets[" .. i .. "] needs 'client' and 'bucket' for the fallback", 2)
+      end
+    end
   end
   local src, err = self.client.images:get(id)
   if not src then return nil, err end
@@ -120,6 +182,11 @@ function Cloud:replicate(image, targets, opts)
           message = "the copy's job names no image" }
       end
     end
+  end
+  if o.fallback then
+    local todo = {}
+    for i, r in ipairs(results) do if not r.image_id then todo[#todo + 1] = i end end
+    if #todo > 0 then fall_back(self, src, list, results, todo, o) end
   end
   if o.reapply ~= false then
     for i, t in ipairs(list) do
