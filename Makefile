@@ -74,7 +74,7 @@ asan:
 # libFuzzer targets (clang) for the C that parses or canonicalises untrusted input; each runs
 # FUZZ_SECONDS on its corpus in fuzz/corpus/<target> (new finds are added to it).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_canon fuzz_sign fuzz_headers
+FUZZ_TARGETS := fuzz_canon fuzz_sign fuzz_headers fuzz_obs
 FUZZ_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=all $(LUA_CFLAGS) $(CURL_CFLAGS)
 # The seeded API fuzzer (spec/api_fuzz_spec.lua; make test runs 1,000 calls from a fixed seed)

@@ -55,6 +55,10 @@ void ims_sign_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *bufs, c
  * x-obs-security-token, sends an absent Content-Type as absent, and sets Authorization:
  * OBS AK:signature. bufs[1] receives the string to sign, bufs[2] the Authorization value. */
 void ims_sign_obs_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *bufs, const char *fn);
+/* Appends OBS's canonical resource of an http(s) URL: its path as given ("/" when empty), then
+ * "?" and the query's OBS sub-resources sorted by name ("name" or "name=decoded value").
+ * Returns 0, -1 when it is not an http(s) URL, -2 when out of memory. */
+int ims_obs_resource(ims_buf *b, const char *url);
 /* An HTTP date (RFC 9110 IMF-fixdate) of now + offset seconds. */
 void ims_http_date(double offset, char out[40]);
 /* Pushes a userdata holding 3 buffers freed by __gc. */

@@ -91,12 +91,23 @@ static int add_resource(ims_buf *b, const char *path, size_t path_len, const cha
   return 0;
 }
 
-void ims_sign_obs_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *bufs, const char *fn) {
-  set = lua_absindex(L, set);
+int ims_obs_resource(ims_buf *b, const char *url) {
   const char *netloc, *path, *query;
   size_t netloc_len, path_len, query_len;
-  if (ims_split_url(in->url, &netloc, &netloc_len, &path, &path_len, &query, &query_len))
-    luaL_error(L, "%s: signing needs an absolute http(s) URL", fn);
+  if (ims_split_url(url, &netloc, &netloc_len, &path, &path_len, &query, &query_len)) return -1;
+  return add_resource(b, path, path_len, query, query_len) ? -2 : 0;
+}
+
+void ims_sign_obs_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *bufs, const char *fn) {
+  set = lua_absindex(L, set);
+  ims_buf *sts = &bufs[1], *auth = &bufs[2];
+  sts->len = auth->len = 0;
+  {
+    const char *netloc, *path, *query;
+    size_t netloc_len, path_len, query_len;
+    if (ims_split_url(in->url, &netloc, &netloc_len, &path, &path_len, &query, &query_len))
+      luaL_error(L, "%s: signing needs an absolute http(s) URL", fn);
+  }
   if (in->security_token) ims_headers_put(L, set, "x-obs-security-token", in->security_token, 1);
   if (!ims_headers_value(L, set, "x-obs-date")) ims_headers_put(L, set, "Date", in->date, 1);
   /* libcurl would add a form Content-Type to a string body; what is sent must be what is
@@ -123,8 +134,6 @@ void ims_sign_obs_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *buf
   const char *md5 = ims_headers_value(L, set, "content-md5");
   const char *ct = ims_headers_value(L, set, "content-type");
   const char *date = ims_headers_value(L, set, "x-obs-date") ? "" : in->date;
-  ims_buf *sts = &bufs[1], *auth = &bufs[2];
-  sts->len = auth->len = 0;
   int rc = ims_buf_add(sts, in->method, strlen(in->method)) || ims_buf_add(sts, "\n", 1) ||
            (md5 && add_trim(sts, md5, strlen(md5))) || ims_buf_add(sts, "\n", 1) ||
            (ct && add_trim(sts, ct, strlen(ct))) || ims_buf_add(sts, "\n", 1) ||
@@ -132,7 +141,7 @@ void ims_sign_obs_set(lua_State *L, int set, const ims_sign_in *in, ims_buf *buf
   for (size_t i = 0; rc == 0 && i < nh; i++)
     rc = ims_buf_add(sts, hs[i].k, hs[i].kl) || ims_buf_add(sts, ":", 1) ||
          add_trim(sts, hs[i].v, hs[i].vl) || ims_buf_add(sts, "\n", 1);
-  rc = rc || add_resource(sts, path, path_len, query, query_len);
+  rc = rc || ims_obs_resource(sts, in->url);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
   if (rc || !HMAC(EVP_sha1(), in->sk, (int)in->sk_len, (const unsigned char *)sts->p, sts->len,
