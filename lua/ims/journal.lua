@@ -131,16 +131,16 @@ function Journal:job(key, start)
   return self.client.jobs:wrap(job), nil, "started"
 end
 
---- What is recorded under `key`, without a request: `"job"`, `"image"` or nil.
+--- What is recorded under `key`, without a request: `"job"`, `"image"` or `false`.
 -- @tparam string key the script's name for a step
--- @treturn string|nil the kind of the record
+-- @treturn string|boolean the kind of the record, or `false`
 -- @raise on misuse: a bad key, a closed journal
 -- @usage if journal:has("import") then print("resuming the import") end
 function Journal:has(key)
   local fname = F "has"
   check(self, fname, key, function() end, "fn")
   local r = self.records[key]
-  return r and r.kind or nil
+  return r and r.kind or false
 end
 
 --- The image recorded under `key` (fetched again), or the one `create()` makes, then recorded.

@@ -56,6 +56,13 @@ local function responses(img, job)
     { status = 200, headers = J, body = '{"id": "' .. UUID .. '"', close_after = 5 },
     { raw = "HTTP/1.1 2000 Weird\r\nContent-Length: -5\r\n\r\n" },
     { raw = "garbage\r\n\r\n" },
+    -- OBS's XML, good and bad
+    { status = 200, headers = { ["Content-Type"] = "application/xml" }, body = "<ListBucketResult>"
+      .. "<IsTruncated>true</IsTruncated><Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>" },
+    { status = 200, headers = { ["Content-Type"] = "application/xml", ETag = '"\27[2Jx"' },
+      body = "<InitiateMultipartUploadResult><UploadId>\r\nU</UploadId></InitiateMultipartUploadResult>" },
+    { status = 403, headers = { ["Content-Type"] = "application/xml" },
+      body = "<Error><Code>\27]0;t\7</Code><Message>&#0;&#x1b;<![CDATA[x]]></Message></Error>" },
     { reset = true },
     { pattern = 3000 },
     { pattern = 3000, cut_after = 1000 },
@@ -225,6 +232,10 @@ local function arg(s, kind)
   elseif kind == "job" then
     local r = s.rng(3)
     return r == 1 and UUID or (r == 2 and s.job or { job_id = UUID })
+  elseif kind == "bucket" then
+    return pick(s, { "bkt-fuzz", "bkt-fuzz", "a", "Bad_Name", "bkt/../x", "bkt\0z" })
+  elseif kind == "key" then
+    return pick(s, { "k", "a/b c.qcow2", "../../etc/passwd", "", "k\r\nX-Evil: 1", "%00", string.rep("k", 1100) })
   end
   return gen(s)
 end
@@ -279,6 +290,12 @@ local CALLS = {
   { "client", "map", "any", "fn", "opts" }, { "client", "journal", "path" },
   { "journal", "job", "any", "fn" }, { "journal", "image", "any", "fn" }, { "journal", "close" },
   { "ims", "new", "opts" }, { "ims", "sign", "opts" }, { "ims", "from_env", "opts" },
+  { "obs", "put", "bucket", "key", "path", "opts" }, { "obs", "get", "bucket", "key", "path", "opts" },
+  { "obs", "head", "bucket", "key" }, { "obs", "delete", "bucket", "key" },
+  { "obs", "list", "bucket", "opts" }, { "obs", "each", "bucket", "opts" }, { "obs", "bucket", "bucket" },
+  { "obs", "uploads", "bucket", "opts" }, { "obs", "abort", "bucket", "key", "any" },
+  { "cloudimages", "plan_import", "path", "opts", "opts" },
+  { "cloudimages", "import_file", "path", "opts", "opts" }, { "journal", "has", "any" },
 }
 
 local function receiver(s, name)
@@ -287,6 +304,7 @@ local function receiver(s, name)
   if name == "image" then return s.image end
   if name == "job" then return s.job end
   if name == "journal" then return s.journal end
+  if name == "obs" then return s.obs_client.obs end
   return s.client[name]
 end
 
@@ -335,6 +353,10 @@ local function new_client(s, url)
     timeout = 1, stall_timeout = 1, connect_timeout = 1, max_body = 65536,
     retry = { attempts = 2, base_delay = 0.01, max_delay = 0.02 } }
   s.closed = false
+  if s.obs_client then pcall(s.obs_client.close, s.obs_client) end
+  s.obs_client = ims.new { endpoint = url, obs_endpoint = url, auth = { ak = "AK", sk = "fuzz-SK" },
+    timeout = 1, stall_timeout = 1, connect_timeout = 1, max_body = 65536,
+    retry = { attempts = 2, base_delay = 0.01, max_delay = 0.02 } }
   s.image = s.client.images:_wrap(image_body(s.rng))
   s.job = s.client.jobs:wrap(UUID)
   if s.journal then pcall(s.journal.close, s.journal) end
