@@ -19,8 +19,9 @@ end
 
 local function unique(prefix) return string.format("%s-%d-%d", prefix, os.time(), math.random(1e9)) end
 
+-- (without LD_PRELOAD: under `make asan` the sanitizer preloaded into qemu-img deadlocks it)
 local function run(cmd)
-  local ok = os.execute(cmd .. " >/dev/null 2>&1")
+  local ok = os.execute("env -u LD_PRELOAD " .. cmd .. " >/dev/null 2>&1")
   assert(ok, "failed: " .. cmd)
 end
 
@@ -209,7 +210,7 @@ describe("cloudimages:import_file", function()
         -- dies the moment the upload is complete, before the job is asked for
         and "c.cloudimages.create = function() os.exit(3) end" or "local parts = 0")))
     f:close()
-    local ok, how, code = os.execute("env -u LD_PRELOAD lua5.4 '" .. script .. "'")
+    local ok, how, code = os.execute("lua5.4 '" .. script .. "'")
     assert.are.same({ nil, "exit", 3 }, { ok, how, code })
   end
 
