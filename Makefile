@@ -128,12 +128,14 @@ bench-quick:
 
 install: $(CORE)
 	install -d $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/images \
-	  $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/cloudimages $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/obs
+	  $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/cloudimages $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/obs \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/cli
 	install -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims/core.so
 	install -m 0644 lua/ims/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/
 	install -m 0644 lua/ims/images/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/images/
 	install -m 0644 lua/ims/cloudimages/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/cloudimages/
 	install -m 0644 lua/ims/obs/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/obs/
+	install -m 0644 lua/ims/cli/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/ims/cli/
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/lib/lua/5.4/ims $(DESTDIR)$(PREFIX)/share/lua/5.4/ims
