@@ -206,6 +206,41 @@ describe("the ims command", function()
     assert.matches("no column 'nope'", err)
   end)
 
+  it("drives the IMS-native calls: quota, os-versions, create --body --wait, export, copy", function()
+    local out, err, rc = ims("cloudimages quota -f value -c type")
+    assert.equal(0, rc, err)
+    assert.equal("image\n", out)
+    out, err, rc = ims("cloudimages os-versions -f csv -c os_version")
+    assert.equal(0, rc, err)
+    assert.matches("\nUbuntu 22%.04 server 64bit\n", out)
+    local body = json.encode { name = unique("cli-create"), image_url = S.IMS_BUCKET .. ":" .. S.IMS_IMPORT_OBJECT,
+      min_disk = 1 }
+    out, err, rc = ims("cloudimages create --body '" .. body .. "' --wait --timeout 60")
+    assert.equal(0, rc, err)
+    local job, id = out:match("^(%S+) SUCCESS (%S+)\n$")
+    assert.is_string(id, out)
+    out, err, rc = ims("cloudimages copy " .. id .. " --name " .. unique("cli-copy") .. " --wait")
+    assert.equal(0, rc, err)
+    local copy = out:match("SUCCESS (%S+)")
+    assert.is_string(copy, out)
+    out, err, rc = ims("cloudimages export " .. copy .. " --bucket-url " .. S.IMS_BUCKET .. ":cli/"
+      .. unique("e") .. ".qcow2 --file-format qcow2 --wait")
+    assert.equal(0, rc, err)
+    assert.matches("SUCCESS", out)
+    -- a body that is not one: usage, before any request
+    local _
+    _, err, rc = ims("cloudimages create --body '{\"name\": 3}'")
+    assert.equal(2, rc)
+    assert.matches("ims.cloudimages:create", err)
+    -- a job id that does not exist: a failed request (1), with the job's line, not "nil"
+    out, err, rc = ims("jobs wait 00000000000000000000000000000000 --interval 0.1 --timeout 5")
+    assert.equal(1, rc, err)
+    assert.matches("^00000000000000000000000000000000 ERROR ims: GET", out)
+    assert.is_nil(out:find("nil", 1, true))
+    assert(job)
+    assert.equal(0, select(3, ims("images delete " .. id .. " " .. copy)))
+  end)
+
   it("runs from a clone without any LUA_PATH", function()
     local p = io.popen("cd /tmp && env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u LUA_PATH -u LUA_CPATH "
       .. "lua5.4 " .. os.getenv("PWD") .. "/bin/ims --version 2>&1; echo rc=$?")
