@@ -13,7 +13,6 @@ local images = require "ims.images"
 local jobs = require "ims.jobs"
 local journal = require "ims.journal"
 local json = require "ims.json"
-local obs = require "ims.obs"
 local policy = require "ims.policy"
 local url = require "ims.url"
 local validate = require "ims.validate"
@@ -24,7 +23,15 @@ local VERSION = "0.1.0"
 M.VERSION = VERSION
 
 local Client = {}
-Client.__index = Client
+-- client.obs is made on first use: `require "ims"` stays fast for scripts that never touch OBS
+function Client.__index(self, k)
+  if k == "obs" then
+    local o = require("ims.obs").new(self)
+    rawset(self, "obs", o)
+    return o
+  end
+  return Client[k]
+end
 Client.__name = "ims.Client"
 
 local OPTIONS = {
@@ -163,7 +170,6 @@ function M.new(opts)
   self.images = images.new(self)
   self.cloudimages = cloudimages.new(self)
   self.jobs = jobs.new(self)
-  self.obs = obs.new(self)
   return self
 end
 

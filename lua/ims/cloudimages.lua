@@ -24,7 +24,6 @@ require "ims.cloudimages.replicate"
 require "ims.cloudimages.members"
 require "ims.cloudimages.tags"
 require "ims.cloudimages.info"
-require "ims.cloudimages.importfile"
 
 local M = {}
 
@@ -346,6 +345,14 @@ function Cloud:each(query)
   local q, max = pager.query(fname, query, LIST_QUERY, 500)
   return pager.each(pages(self, q), function(t) return self.client.images:_wrap(t) end, max)
 end
+
+-- plan_import and import_file live in cloudimages/importfile.lua (documented there), loaded
+-- on first use: they pull in OBS, XML and disk-format code that `require "ims"` need not load.
+local function lazy(name)
+  return function(self, ...) return require("ims.cloudimages.importfile")[name](self, ...) end
+end
+Cloud.plan_import = lazy("plan_import")
+Cloud.import_file = lazy("import_file")
 
 M.Cloud = Cloud
 return M

@@ -10,8 +10,8 @@ local errors = require "ims.errors"
 local obs = require "ims.obs"
 local validate = require "ims.validate"
 
-local Cloud = base.Cloud -- ims.CloudImages
 local F = base.F
+local M = {} -- plan_import, import_file: CloudImages methods (cloudimages.lua loads them lazily)
 
 local GIB = 1024 * 1024 * 1024
 local LIMITS = { glance = 2 * GIB, obs = 128 * GIB, quick = 1024 * GIB }
@@ -191,7 +191,7 @@ end
 -- `bucket`, an unknown option, a closed client
 -- @usage local plan, err = client.cloudimages:plan_import("web.qcow2", { name = "web" }, { bucket = "b" })
 -- if not plan then for _, p in ipairs(err.problems) do print(p.message) end end
-function Cloud:plan_import(path, body, opts)
+function M.plan_import(self, path, body, opts)
   local fname = F "plan_import"
   base.check(self, fname)
   opts = arguments(fname, path, body, opts)
@@ -223,7 +223,7 @@ end
 -- @raise on misuse (as `plan_import`); an error raised by `progress` is raised again
 -- @usage local image = assert(client.cloudimages:import_file("web.qcow2",
 --   { name = "web", os_version = "Ubuntu 22.04 server 64bit" }, { bucket = "my-images" }))
-function Cloud:import_file(path, body, opts)
+function M.import_file(self, path, body, opts)
   local fname = F "import_file"
   base.check(self, fname)
   opts = arguments(fname, path, body, opts)
@@ -279,3 +279,5 @@ function Cloud:import_file(path, body, opts)
   end
   return image, job
 end
+
+return M
