@@ -164,6 +164,15 @@ def write_env(d, url, glance_url):
     with open(tmp, "w") as f:
         f.write("# written by scripts/stack up; source it: . %s/env\n" % os.path.abspath(d))
         f.writelines("export %s=%s\n" % (k, shlex.quote(v)) for k, v in out.items())
+        # what ims.from_env() and the ims command read: project A out of the box
+        f.write("# ims.from_env() and the ims command act as project A (alice); to act as B:\n"
+                "#   export HUAWEICLOUD_SDK_AK=$IMS_AK_B HUAWEICLOUD_SDK_SK=$IMS_SK_B "
+                "HUAWEICLOUD_SDK_PROJECT_ID=$IMS_PROJECT_B\n")
+        sdk = {"HUAWEICLOUD_SDK_AK": out["IMS_AK_A"], "HUAWEICLOUD_SDK_SK": out["IMS_SK_A"],
+               "HUAWEICLOUD_SDK_PROJECT_ID": out["IMS_PROJECT_A"]}
+        if out.get("IMS_REGION"):
+            sdk["HUAWEICLOUD_SDK_REGION"] = out["IMS_REGION"]
+        f.writelines("export %s=%s\n" % (k, shlex.quote(v)) for k, v in sdk.items())
     os.replace(tmp, os.path.join(d, "env"))
 
 

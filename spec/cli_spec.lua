@@ -241,6 +241,23 @@ describe("the ims command", function()
     assert.equal(0, select(3, ims("images delete " .. id .. " " .. copy)))
   end)
 
+  it("works as project A with nothing but the stack's DIR/env sourced", function()
+    local dir = os.getenv("IMS_TEST_TMP"):gsub("/scratch$", "") .. "/stack"
+    local script = env.tmpfile("as-a.sh")
+    local f = assert(io.open(script, "w"))
+    f:write(". '", dir, "/env'\n",
+      "export LUA_CPATH_5_4='", os.getenv("IMS_TEST_CPATH") or "build/?.so", ";;'\n",
+      "lua5.4 bin/ims -f value -c type cloudimages quota || exit 1\n",
+      "LUA_PATH_5_4='lua/?.lua;lua/?/init.lua;;' lua5.4 -e ",
+      "'print(require(\"ims\").from_env().project_id)'\n")
+    f:close()
+    -- a clean environment: only PATH (and the sanitizer, under make asan)
+    local p = io.popen("env -i PATH=\"$PATH\" LD_PRELOAD=\"${LD_PRELOAD:-}\" bash " .. script .. " 2>&1; echo rc=$?")
+    local out = p:read("a")
+    p:close()
+    assert.equal("image\n" .. S.IMS_PROJECT_A .. "\nrc=0\n", out)
+  end)
+
   it("runs from a clone without any LUA_PATH", function()
     local p = io.popen("cd /tmp && env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u LUA_PATH -u LUA_CPATH "
       .. "lua5.4 " .. os.getenv("PWD") .. "/bin/ims --version 2>&1; echo rc=$?")
@@ -251,9 +268,12 @@ describe("the ims command", function()
   end)
 
   it("says what configuration is missing", function()
-    local _, err, rc = ims("images list", { IMS_ENDPOINT = "", HUAWEICLOUD_SDK_AK = "", HUAWEICLOUD_SDK_SK = "" })
+    local _, err, rc = ims("images list", { IMS_ENDPOINT = "" })
     assert.equal(2, rc)
     assert.matches("endpoint", err)
+    _, err, rc = ims("images list", { HUAWEICLOUD_SDK_AK = "", HUAWEICLOUD_SDK_SK = "" })
+    assert.equal(2, rc)
+    assert.matches("^ims: ims.from_env: no credentials in the environment", err)
   end)
 end)
 

@@ -146,7 +146,8 @@ local ims = {
 -- `OS_AUTH_TOKEN`. An empty variable counts as unset.
 -- @tparam[opt] table overrides `ims.new` options that replace what the environment gave
 -- @treturn ims.client.Client the client
--- @raise as `ims.new` (e.g. no `IMS_ENDPOINT` nor region set, an unknown override key).
+-- @raise as `ims.new` (e.g. no `IMS_ENDPOINT` nor region set, an unknown override key), and
+-- when the environment holds no credentials (and `overrides` no `auth`).
 -- Never returns `nil, err`.
 -- @usage
 -- -- IMS_ENDPOINT=... HUAWEICLOUD_SDK_PROJECT_ID=... HUAWEICLOUD_SDK_AK=... HUAWEICLOUD_SDK_SK=...
@@ -174,6 +175,11 @@ function ims.from_env(overrides)
     opts.auth = { token = env "IMS_TOKEN" or env "OS_AUTH_TOKEN" }
   end
   for k, v in pairs(overrides) do opts[k] = v end
+  if opts.auth == nil then -- an anonymous client is never what a script reading these meant
+    error("ims.from_env: no credentials in the environment: set HUAWEICLOUD_SDK_AK and "
+      .. "HUAWEICLOUD_SDK_SK, or OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_USER_DOMAIN_NAME and "
+      .. "OS_PROJECT_ID, or IMS_TOKEN (the local stack's DIR/env sets the first), or pass auth", 2)
+  end
   return client.new(opts)
 end
 
