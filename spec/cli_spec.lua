@@ -258,6 +258,15 @@ describe("the ims command", function()
     assert.equal("image\n" .. S.IMS_PROJECT_A .. "\nrc=0\n", out)
   end)
 
+  it("scripts/env puts the clone on a shell's paths: require \"ims\" and ims from anywhere", function()
+    assert(os.execute("env -u LD_PRELOAD make --no-print-directory -s >/dev/null"))
+    local p = io.popen("env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 bash -c 'eval \"$(scripts/env)\" && cd / && "
+      .. "lua5.4 -e \"print(require(\\\"ims\\\")._VERSION)\" && ims --version' 2>&1; echo rc=$?")
+    local out = p:read("a")
+    p:close()
+    assert.matches("^%d+%.%d+%.%d+\nims %d+%.%d+%.%d+ %(ims%.core[^\n]*\nrc=0\n$", out)
+  end)
+
   it("runs from a clone without any LUA_PATH", function()
     -- right after `make` (make valgrind / make asan build their own cores elsewhere)
     assert(os.execute("env -u LD_PRELOAD make --no-print-directory -s >/dev/null"))
