@@ -1,10 +1,14 @@
 """Which code serves which path: IMS-native routes (ims-api.md §4-§6), the IAM token route and
 the Glance v2 pass-through. Templates double as the keys of the request statistics."""
 
+import io
+import json
 import re
 import urllib.parse
 
 from . import actions, cloudimages, imstags, info, members, proxy, sts, versions
+from .errors import ImsError
+from .httpio import BodyReader
 
 MAX_TOKEN_BODY = 64 * 1024
 
@@ -18,7 +22,25 @@ def issue_token(ctx):
 
 
 def forward_to_glance(ctx):
+    if ctx.method == "POST" and ctx.path.rstrip("/") == "/v2/images":
+        _mark_private(ctx)
     proxy.forward(ctx, ctx.app.glance, ctx.public_url)
+
+
+def _mark_private(ctx):
+    """A project's own image is "private" to IMS's filters (`__imagetype`), as real IMS marks
+    the images made through its Glance API; the body is small JSON, re-sent with the mark."""
+    data = ctx.body.read_all(MAX_TOKEN_BODY * 16)
+    if data is None:
+        raise ImsError("IMG.0001", "The request body is larger than 1 MiB.")
+    try:
+        doc = json.loads(data) if data.strip() else None
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and "__imagetype" not in doc:
+        doc["__imagetype"] = "private"
+        data = json.dumps(doc).encode()
+    ctx.body = BodyReader(io.BytesIO(data), {"Content-Length": str(len(data))})
 
 
 def _route(method, template, handler):

@@ -51,6 +51,19 @@ describe("client.cloudimages and client.jobs", function()
     assert.is_true(img:delete())
   end)
 
+  it("marks Glance-made images private for IMS's filters, and prints objects by id and name", function()
+    local name = unique("typed")
+    local img = assert(c.images:create { name = name, disk_format = "raw", container_format = "bare" })
+    assert.equal("private", img.__imagetype)
+    local found = 0
+    for x in c.cloudimages:each { __imagetype = "private", name = name } do
+      if x.id == img.id then found = found + 1 end
+    end
+    assert.equal(1, found)
+    assert.equal("ims.Image " .. img.id .. " (" .. name .. ", queued)", tostring(img))
+    assert(img:delete())
+  end)
+
   it("creates an image from a stopped instance and waits for it", function()
     local job = assert(c.cloudimages:create { name = unique("from-ecs"), instance_id = S.IMS_INSTANCE_STOPPED,
       description = "spec", image_tags = { { key = "env", value = "test" } } })

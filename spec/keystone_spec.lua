@@ -180,6 +180,8 @@ describe("a real Keystone and a Glance behind keystonemiddleware", function()
     assert.is_nil(res)
     assert.equal("auth", err.kind, tostring(err))
     assert.truthy(tostring(err):find("Atlantis-1", 1, true))
+    -- and what the catalog has instead
+    assert.truthy(tostring(err):find("(it has: public in " .. K.KEYSTONE_REGION, 1, true), tostring(err))
   end)
 
   it("knows its project id for accept() as the first call of a project_name-scoped client", function()

@@ -189,6 +189,21 @@ function Auth:catalog_endpoint(interface, region)
   end
 end
 
+-- What the catalog offers for the image service, for an error: "public in cn-north-4, ..."
+-- (or "no image service").
+function Auth:catalog_images()
+  local seen = {}
+  for _, svc in ipairs(self.catalog or {}) do
+    if svc.type == "image" then
+      for _, ep in ipairs(svc.endpoints or {}) do
+        local region = ep.region or ep.region_id or "any region"
+        seen[#seen + 1] = tostring(ep.interface) .. " in " .. tostring(region)
+      end
+    end
+  end
+  return #seen > 0 and table.concat(seen, ", ") or "no image service"
+end
+
 -- Adds the credentials to the headers of a request about to be sent (a table of name ->
 -- value); returns the `sign` option for ims.core when the request must be signed.
 function Auth:apply(headers, project_id)

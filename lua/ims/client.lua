@@ -337,7 +337,8 @@ function Client:ready()
     if not ep then
       return nil, errors.new { kind = "auth", message = "no endpoint given and the token's catalog "
         .. "has no image service with interface " .. (self._interface or "public")
-        .. (self._region and (" in region " .. self._region) or "") }
+        .. (self._region and (" in region " .. self._region) or "") .. " (it has: "
+        .. (a and a:catalog_images() or "no catalog") .. ")" }
     end
     if insecure(ep) and not self._allow_insecure then
       return nil, errors.new { kind = "auth", url = ep, message = "the catalog's image endpoint "

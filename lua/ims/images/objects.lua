@@ -8,9 +8,20 @@ local M = {}
 local image_methods, member_methods = {}, {}
 
 -- The metatables of one client's objects; `images` is its client.images.
+-- tostring: what a print or a log line needs to tell objects apart (id and name, not 0x...)
+local function image_text(img)
+  return string.format("ims.Image %s (%s, %s)", tostring(rawget(img, "id")),
+    tostring(rawget(img, "name") or "no name"), tostring(rawget(img, "status") or "?"))
+end
+
+local function member_text(m)
+  return string.format("ims.Member %s of %s (%s)", tostring(rawget(m, "member_id")),
+    tostring(rawget(m, "image_id")), tostring(rawget(m, "status") or "?"))
+end
+
 function M.metatables(images)
-  return { __index = image_methods, __name = "ims.Image", images = images },
-    { __index = member_methods, __name = "ims.Member", images = images }
+  return { __index = image_methods, __name = "ims.Image", images = images, __tostring = image_text },
+    { __index = member_methods, __name = "ims.Member", images = images, __tostring = member_text }
 end
 
 local verb = require "ims.verb"
