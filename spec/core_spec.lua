@@ -247,6 +247,11 @@ describe("ims.core", function()
       progress = function(_, _, ul, ult) ups[#ups + 1] = { ul, ult } end })
     for i = 2, #ups do assert.is_true(ups[i][1] >= ups[i - 1][1]) end
     assert.same({ n, n }, ups[#ups])
+    -- often enough to draw a bar however fast the transfer: at every 1 % of the total (an
+    -- upload reads 1 MiB at a time, so at least once a MiB); time alone gave 2-4 calls here
+    assert.is_true(#seen >= 50, #seen .. " download progress calls")
+    assert.is_true(#ups >= n // (1024 * 1024), #ups .. " upload progress calls")
+    assert.is_true(#seen <= 400 and #ups <= 400)
   end)
 
   it("re-raises a Lua error from a sink after cleaning up, and stays usable", function()
