@@ -278,6 +278,35 @@ describe("the ims command", function()
     assert.matches("rc=0", out)
   end)
 
+  it("jobs wait draws a bar per job on a terminal, and one line per state change when piped", function()
+    raw.admin("POST", "/jobs", { duration = 1.5 })
+    local function job()
+      return raw.call { method = "POST", path = "/v1/cloudimages/wholeimages/action",
+        json = { name = unique("cli-bar"), instance_id = S.IMS_INSTANCE_STOPPED } }.json.job_id
+    end
+    local j1, j2 = job(), job()
+    -- piped: each state once (percentages change in between), then the result lines
+    local out, err, rc = ims("jobs wait " .. j1 .. " " .. j2 .. " --interval 0.1")
+    assert.equal(0, rc, err)
+    for _, j in ipairs { j1, j2 } do
+      assert.equal(1, select(2, err:gsub(lit(j) .. " SUCCESS\n", "")), err)
+      assert.is_true(select(2, err:gsub(lit(j) .. " RUNNING\n", "")) <= 1, err)
+      assert.matches(lit(j) .. " SUCCESS %x", out)
+    end
+    -- in a pseudo-terminal (script(1)): bars redrawn in place, ending at 100 %
+    local j3 = job()
+    local tty = env.tmpfile("tty.out")
+    local cmd = "LUA_PATH_5_4='lua/?.lua;lua/?/init.lua;;' LUA_CPATH_5_4='"
+      .. (os.getenv("IMS_TEST_CPATH") or "build/?.so") .. ";;' HUAWEICLOUD_SDK_AK=" .. S.IMS_AK_A
+      .. " HUAWEICLOUD_SDK_SK=" .. S.IMS_SK_A .. " HUAWEICLOUD_SDK_PROJECT_ID=" .. S.IMS_PROJECT_A
+      .. " lua5.4 bin/ims jobs wait " .. j3 .. " --interval 0.1"
+    assert(os.execute("script -qec \"" .. cmd .. "\" " .. tty .. " >/dev/null 2>&1"))
+    local text = assert(io.open(tty, "rb")):read("a")
+    assert.matches(lit(j3) .. "%s+%[####################%] 100%% SUCCESS", text)
+    assert.truthy(text:find("\27[K", 1, true), "redrawn in place")
+    raw.admin("POST", "/jobs", { duration = 0.3 })
+  end)
+
   it("says what configuration is missing", function()
     local _, err, rc = ims("images list", { IMS_ENDPOINT = "" })
     assert.equal(2, rc)

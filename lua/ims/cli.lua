@@ -347,6 +347,48 @@ function M.progress(label)
   end
 end
 
+-- The progress function of a job wait: on a terminal one bar per job, redrawn in place (a
+-- summary line when there are more than 20), piped one line per state change.
+function M.job_bars(ids)
+  local tty, state, order_, drawn = core.isatty(2), {}, {}, false
+  for i, id in ipairs(ids) do order_[i] = tostring(id) end
+  local function line(id)
+    local s = state[id] or {}
+    local pct = s.pct or (s.status == "SUCCESS" and 100) or 0
+    return string.format("%-34s [%-20s] %3d%% %s", id, string.rep("#", pct * 20 // 100), pct,
+      (s.status or "INIT") .. (s.reason and (" " .. s.reason) or ""))
+  end
+  local function draw()
+    if #order_ > 20 then
+      local done, failed = 0, 0
+      for _, id in ipairs(order_) do
+        local st = state[id] and state[id].status
+        if st == "SUCCESS" then done = done + 1 elseif st == "FAIL" then failed = failed + 1 end
+      end
+      io.stderr:write(string.format("\r%d jobs: %d succeeded, %d failed, %d running ", #order_, done,
+        failed, #order_ - done - failed))
+      return
+    end
+    if drawn then io.stderr:write(string.format("\27[%dA", #order_)) end
+    for _, id in ipairs(order_) do io.stderr:write("\r\27[K", line(id), "\n") end
+    drawn = true
+  end
+  local function finish()
+    if tty and #order_ > 20 then io.stderr:write("\n") end
+  end
+  return function(j)
+    local id = tostring(j.job_id)
+    local pct = type(j.entities) == "table" and math.tointeger(tonumber(j.entities.process_percent))
+    local old = state[id]
+    state[id] = { status = j.status, pct = pct, reason = j.status == "FAIL" and j.fail_reason or nil }
+    if tty then return draw() end
+    if not old or old.status ~= j.status then -- each state once, whatever percentages come between
+      io.stderr:write(string.format("%s %s%s\n", id, tostring(j.status),
+        j.status == "FAIL" and j.fail_reason and (" " .. j.fail_reason) or ""))
+    end
+  end, finish
+end
+
 ---------------------------------------------------------------------------------------------
 -- the command table, help and dispatch
 

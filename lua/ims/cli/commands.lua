@@ -499,18 +499,17 @@ command { name = "jobs wait", summary = "wait for IMS jobs", npos = { 1 },
   opts = { timeout = "value", interval = "value" },
   usage = [[
 usage: ims jobs wait ID... [--timeout SECONDS] [--interval SECONDS] [-f json]
-Waits for IMS jobs (all at once) until each succeeds or fails. One line per state change on
-stderr while waiting; then one line per job: ID STATUS IMAGE-or-ERROR.]],
+Waits for IMS jobs (all at once) until each succeeds or fails. While waiting, on a terminal one
+bar per job (process_percent and status; a summary line above 20 jobs), piped one line per state
+change (FAIL with its fail_reason) on stderr; then one line per job: ID STATUS IMAGE-or-ERROR.]],
   run = function(ids, o, cmd)
     local c <close> = client()
     local interval = cli.number(cmd, "interval", o.interval) or 2
+    local bars, bars_done
+    if cli.out.format ~= "json" then bars, bars_done = cli.job_bars(ids) end
     local jobs, err = c.jobs:wait_all(ids, { timeout = cli.number(cmd, "timeout", o.timeout),
-      interval = interval, max_interval = math.max(interval, 10),
-      progress = (cli.out.format ~= "json") and function(j)
-        local pct = type(j.entities) == "table" and tonumber(j.entities.process_percent)
-        io.stderr:write(string.format("%s %s%s%s\n", j.job_id, j.status, pct and (" " .. pct .. "%") or "",
-          j.status == "FAIL" and j.fail_reason and (" " .. j.fail_reason) or ""))
-      end or nil })
+      interval = interval, max_interval = math.max(interval, 10), progress = bars })
+    if bars_done then bars_done() end
     if not jobs then fail(err) end
     local lines, docs = {}, {}
     local unread = false -- a job whose status could not be read (e.g. no such job): a request failure
