@@ -53,6 +53,8 @@ typedef struct ims_transfer {
   curl_off_t in_size;
   curl_off_t in_offset; /* body_offset: where in body_file the body starts */
   int in_part;         /* body_offset/body_length given: send exactly in_size bytes */
+  curl_off_t p_last[4]; /* the counts the last progress call reported */
+  int p_calls;
   int has_reader;
   const char *chunk;   /* reader chunk not yet handed to libcurl (pinned: "chunk") */
   size_t chunk_len, chunk_pos;

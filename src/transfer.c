@@ -386,7 +386,12 @@ int ims_progress_call(ims_transfer *t, int final) {
   if (final) {
     if (dlt < dl) dlt = dl;
     if (ult < ul) ult = ul;
+    /* the end, once: not again when the last call already said exactly this */
+    if (t->p_calls && t->p_last[0] == dl && t->p_last[1] == dlt && t->p_last[2] == ul && t->p_last[3] == ult)
+      return 0;
   }
+  t->p_calls++;
+  t->p_last[0] = dl, t->p_last[1] = dlt, t->p_last[2] = ul, t->p_last[3] = ult;
   if (prepare_call(t, call_plain, "progress")) return -1;
   lua_pushinteger(L, (lua_Integer)dl);
   lua_pushinteger(L, (lua_Integer)dlt);
