@@ -227,8 +227,23 @@ describe("the ims command", function()
       .. unique("e") .. ".qcow2 --file-format qcow2 --wait")
     assert.equal(0, rc, err)
     assert.matches("SUCCESS", out)
-    -- a body that is not one: usage, before any request
+    -- register: a queued image gets the object's bytes
     local _
+    local sdk = require("ims").new { endpoint = S.IMS_ENDPOINT, project_id = S.IMS_PROJECT_A,
+      auth = { ak = S.IMS_AK_A, sk = S.IMS_SK_A } }
+    local queued = assert(sdk.images:create { name = unique("cli-reg"), disk_format = "raw",
+      container_format = "bare" })
+    out, err, rc = ims("cloudimages register " .. queued.id .. " " .. S.IMS_BUCKET .. ":"
+      .. S.IMS_IMPORT_OBJECT .. " --wait")
+    assert.equal(0, rc, err)
+    assert.matches("SUCCESS", out)
+    assert.equal("active", assert(sdk.images:get(queued.id)).status)
+    _, err, rc = ims("cloudimages register " .. queued.id .. " notbucketobject")
+    assert.equal(2, rc, err)
+    assert.matches("bucket:object", err)
+    assert(sdk.images:delete(queued.id))
+    sdk:close()
+    -- a body that is not one: usage, before any request
     _, err, rc = ims("cloudimages create --body '{\"name\": 3}'")
     assert.equal(2, rc)
     assert.matches("ims.cloudimages:create", err)

@@ -52,7 +52,10 @@ usage: ims images list [--name N] [--status S] [--tag T]... [--visibility V] [--
                        [--limit N] [--max N] [--long] [-f FORMAT] [-c COLUMN]...
 Lists images (Glance v2, all pages; --limit is the page size, --max stops early). A table of
 ID, Name, Status, Size (--long: and Disk Format, Visibility, Tags); -c picks columns by field
-name (id, name, status, size, disk_format, visibility, owner, min_disk, tags, ...).]],
+name (id, name, status, size, disk_format, visibility, owner, min_disk, tags, ...).
+examples:
+  ims images list --tag os=linux --long
+  ims images list --name golden -f value -c id]],
   run = function(_, o, cmd)
     local c <close> = client()
     local list = check(c.images:list { name = o.name, status = o.status, tag = o.tag,
@@ -71,7 +74,10 @@ name (id, name, status, size, disk_format, visibility, owner, min_disk, tags, ..
 command { name = "images show", summary = "one image's fields", npos = { 1, 1 },
   usage = [[
 usage: ims images show IMAGE [-f FORMAT] [-c FIELD]...
-Shows an image (by id or name) as Field | Value.]],
+Shows an image (by id or name) as Field | Value.
+examples:
+  ims images show golden
+  ims images show golden -f json -c id -c os_hash_value]],
   run = function(pos)
     local c <close> = client()
     cli.show(record(check(c.images:get(resolve(c, pos[1])))))
@@ -166,7 +172,10 @@ command { name = "images set", summary = "change an image's fields, properties a
   usage = [[
 usage: ims images set IMAGE [--name N] [--visibility V] [--min-disk GB] [--min-ram MB]
                       [--property K=V]... [--tag T]... [--protected | --unprotected]
-Changes an image (one PATCH; --tag adds tags).]],
+Changes an image (one PATCH; --tag adds tags).
+examples:
+  ims images set golden --property os_distro=debian --min-disk 10
+  ims images set golden --tag tier=gold --protected]],
   run = function(pos, o, cmd)
     local c <close> = client()
     local id = resolve(c, pos[1])
@@ -282,7 +291,11 @@ quota, os_version, the bucket's region and storage class, the name), uploads FIL
 bucket (parallel parts, resumable), imports it (quick import for ZVHD2 or RAW with --bitmap),
 waits, and deletes the object (unless --keep-object). --journal: a rerun after a crash resumes
 the upload and re-attaches to the started job. --plan: print the plan and stop. Needs
-IMS_OBS_ENDPOINT (or a region). Prints the image id.]],
+IMS_OBS_ENDPOINT (or a region). Prints the image id.
+examples:
+  ims images import-file web.qcow2 --bucket my-images --name web --os-version "Ubuntu 22.04 server 64bit"
+  ims images import-file big.zvhd2 --bucket my-images --name big --plan
+  ims images import-file web.qcow2 --bucket my-images --name web --journal web.journal]],
   run = function(pos, o, cmd)
     if not o.name then cli.usage(cmd, "--name is required") end
     if not o.bucket and o.route ~= "glance" then cli.usage(cmd, "--bucket is required") end
@@ -463,6 +476,20 @@ Exports the image to an OBS object; prints the job id (or, with --wait, 'JOB STA
     finish_job(job, o, cmd)
   end }
 
+command { name = "cloudimages register", summary = "give a queued image its bytes from OBS", npos = { 2, 2 },
+  opts = { wait = "flag", timeout = "value" },
+  usage = [==[
+usage: ims cloudimages register IMAGE BUCKET:OBJECT [--wait [--timeout S]]
+Registers an OBS object as the data of a queued image (PUT /v1/cloudimages/{id}/upload); prints
+the job id (or, with --wait, 'JOB STATUS IMAGE').]==],
+  run = function(pos, o, cmd)
+    local c <close> = client()
+    local ok, job, err = pcall(c.cloudimages.register, c.cloudimages, resolve(c, pos[1]), pos[2])
+    if not ok then cli.die(EXIT.usage, (tostring(job):gsub("^[^:]+:%d+: ", ""))) end
+    if not job then fail(err) end
+    finish_job(job, o, cmd)
+  end }
+
 command { name = "cloudimages copy", summary = "copy an image in its region", npos = { 1, 1 },
   opts = { name = "value", description = "value", wait = "flag", timeout = "value" },
   usage = "usage: ims cloudimages copy IMAGE --name N [--description D] [--wait [--timeout S]]\n"
@@ -501,7 +528,10 @@ command { name = "jobs wait", summary = "wait for IMS jobs", npos = { 1 },
 usage: ims jobs wait ID... [--timeout SECONDS] [--interval SECONDS] [-f json]
 Waits for IMS jobs (all at once) until each succeeds or fails. While waiting, on a terminal one
 bar per job (process_percent and status; a summary line above 20 jobs), piped one line per state
-change (FAIL with its fail_reason) on stderr; then one line per job: ID STATUS IMAGE-or-ERROR.]],
+change (FAIL with its fail_reason) on stderr; then one line per job: ID STATUS IMAGE-or-ERROR.
+examples:
+  ims jobs wait "$JOB" --timeout 1800
+  ims -f json jobs wait "$JOB1" "$JOB2"]],
   run = function(ids, o, cmd)
     local c <close> = client()
     local interval = cli.number(cmd, "interval", o.interval) or 2
