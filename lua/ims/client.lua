@@ -23,15 +23,16 @@ local VERSION = "0.1.0"
 M.VERSION = VERSION
 
 local Client = {}
--- client.obs is made on first use: `require "ims"` stays fast for scripts that never touch OBS
-function Client.__index(self, k)
-  if k == "obs" then
-    local o = require("ims.obs").new(self)
-    rawset(self, "obs", o)
-    return o
-  end
-  return Client[k]
-end
+Client.__index = Client
+
+-- client.obs loads ims.obs on its first use (`require "ims"` stays fast for scripts that never
+-- touch OBS): until then it is a table whose first lookup gives it the Obs metatable. The
+-- client's own method lookups stay plain table reads.
+local LazyObs = { __index = function(t, k)
+  local Obs = require("ims.obs").Obs
+  setmetatable(t, Obs)
+  return Obs[k]
+end }
 Client.__name = "ims.Client"
 
 local OPTIONS = {
@@ -170,6 +171,7 @@ function M.new(opts)
   self.images = images.new(self)
   self.cloudimages = cloudimages.new(self)
   self.jobs = jobs.new(self)
+  self.obs = setmetatable({ client = self }, LazyObs)
   return self
 end
 

@@ -21,6 +21,7 @@ Obs.__index = Obs
 Obs.__name = "ims.Obs"
 
 function M.new(client) return setmetatable({ client = client }, Obs) end
+M.Obs = Obs
 
 local function F(name) return "ims.obs:" .. name end
 
