@@ -16,9 +16,15 @@
 --     bracketed by what polls show: a response's Date (whole seconds) was written between our
 --     sending and receiving it; a job seen begun or ended at local time t gives offset <=
 --     t - that time; a job seen running at t that later ended at `end` gives offset > t - end.
---     A poll goes out at begin + D + the bracket's middle + a margin for the spread of the
---     durations (a twentieth of D to start with, then what the cohort shows, at most 1 s).
---   * A job still running at its predicted end backs off from that margin.
+--     A poll goes out at begin + D + the bracket's middle + a margin (a fortieth of D, at
+--     most 1 s). D follows the recent durations (jobs started together slow each other down).
+--   * Predicted polls of a type go out a window at a time: it doubles with each job found
+--     done and drops to one when a job is still running at its predicted end. Such a job also
+--     shows its type runs longer (a first job done early, on a server not yet busy, misled the
+--     prediction): no job of the type is then predicted to end before the age it had (the
+--     floor), each such miss in a row reaching 1.5 x further past it, and that job backs off
+--     on its own, so the next try is another job's. 200 jobs whose first ends 2 s before the
+--     others cost about 1.1 polls each this way, 4-5 without.
 -- Server times are compared only with server times, and with our clock only through the
 -- bracket, so clock skew cannot mislead.
 local policy = require "ims.policy"
@@ -39,12 +45,13 @@ local MIN_GAP = 0.05 -- never poll one job twice within this
 function M.new(jobs, interval, max_interval, now)
   local n = #jobs
   local self = setmetatable({ n = n, interval = interval, max_interval = max_interval,
-    small = n < SMALL, st = {}, at = {}, kinds = {}, lo = -math.huge, hi = math.huge,
-    pending = n }, Schedule)
+    small = n < SMALL, st = {}, at = {}, live = {}, kinds = {}, lo = -math.huge,
+    hi = math.huge, pending = n }, Schedule)
   for i = 1, n do
     local first = (self.small or i == 1) and interval or WATCHED * max_interval
     self.st[i] = { state = "unknown", polls = 0, fixed = now + first, last = -math.huge }
     self.at[i] = now + first
+    self.live[i] = i -- the jobs not done, in list order
   end
   return self
 end
@@ -57,88 +64,147 @@ function Schedule:offset()
 end
 
 -- Begin times for jobs never seen: from their nearest seen neighbours in the list (below[i],
--- above[i]), interpolated by position; nil without one on each side. Computed once per
--- reschedule, in two passes.
+-- above[i]), interpolated by position; nil without one on each side. The two passes are made
+-- again only when a begin became known since (seen drops them), and only when an estimate is
+-- asked for.
 function Schedule:neighbours()
-  local below, above, last = {}, {}, nil
+  local below, above, st, last = self.below or {}, self.above or {}, self.st, false
   for k = 1, self.n do
     below[k] = last
-    if self.st[k].begin then last = k end
+    if st[k].begin then last = k end
   end
-  last = nil
+  last = false
   for k = self.n, 1, -1 do
     above[k] = last
-    if self.st[k].begin then last = k end
+    if st[k].begin then last = k end
   end
-  self.below, self.above = below, above
+  self.below, self.above, self.fresh = below, above, true
 end
 
 function Schedule:estimate(i)
+  if not self.fresh then self:neighbours() end
   local lo, hi = self.below[i], self.above[i]
   if not (lo and hi) then return nil end
   local b1, b2 = self.st[lo].begin, self.st[hi].begin
   return b1 + (b2 - b1) * (i - lo) / (hi - lo), self.st[lo].kind
 end
 
--- Local time to poll job i at, to find it ended, or nil when nothing predicts it.
-function Schedule:predict(i)
+-- Local time to poll job i at, to find it ended, or nil when nothing predicts it (`off`: the
+-- offset, when the caller has it).
+function Schedule:predict(i, off)
+  if not self.durations then return nil end -- no job has ended yet: nothing to go by
   local s = self.st[i]
-  local off = self:offset()
+  off = off or self:offset()
   if not off then return nil end
   local b, kind = s.begin, s.kind
   if not b then b, kind = self:estimate(i) end
   local c = kind and self.kinds[kind]
   if not (b and c and c.D) then return nil end
-  return b + c.D + off + c.margin
+  return b + math.max(c.D, c.floor) + off + self:reach(c), kind
 end
 
--- Recomputes when each waiting job is next polled.
+-- How far past a type's expected duration its jobs are polled: the margin, 1.5 x further for
+-- each prediction of the type found wrong in a row.
+function Schedule:reach(c)
+  return math.min(self.max_interval, c.margin * 1.5 ^ math.max(0, c.misses - 1))
+end
+
+-- Recomputes when each waiting job is next polled. Polls land one by one and each may move
+-- every prediction, so they only mark the plan stale; it is made again, in one pass over the
+-- jobs not done, when the driver asks (due, next_wake): once per turn of the driver.
 function Schedule:reschedule()
-  if not self.small then self:neighbours() end
-  for i = 1, self.n do
-    local s = self.st[i]
-    if s.state == "done" then
-      self.at[i] = math.huge
-    elseif not s.inflight then
-      local at = s.fixed
-      local p = not self.small and self:predict(i)
-      -- a prediction counts when it is still ahead of the last poll (a job polled at or after
-      -- its predicted end, still running, backs off instead: s.fixed)
-      if p and p > s.last + MIN_GAP and p < at then at = p end
-      self.at[i] = at
+  self.stale = false
+  local st, at, live, n = self.st, self.at, self.live, 0
+  local off = not self.small and self.durations and self:offset()
+  for k = 1, #live do
+    local i = live[k]
+    local s = st[i]
+    if s.state ~= "done" then
+      n = n + 1
+      live[n] = i
+      if not s.inflight then
+        local t, p, kind = s.fixed, nil, nil
+        if off then p, kind = self:predict(i, off) end
+        -- a prediction counts when it is still ahead of the last poll, and for a job not
+        -- found running at its prediction since a job of its type last succeeded (that one
+        -- backs off on its own, s.fixed: the next try of the type's prediction is another job)
+        s.pk = nil
+        if p and p > s.last + MIN_GAP and p < t and s.missed ~= self.kinds[kind].round then
+          t, s.pk = p, kind
+        end
+        at[i] = t
+      end
     end
   end
+  for k = #live, n + 1, -1 do live[k] = nil end
 end
 
--- The jobs to poll at `now`, soonest first.
-function Schedule:due(now)
-  local list = {}
-  for i = 1, self.n do
-    local s = self.st[i]
-    if s.state ~= "done" and not s.inflight and self.at[i] <= now then list[#list + 1] = i end
+-- The `max` (nil: all) soonest of `list` by at[], soonest first. Selection for a few of many
+-- (when one job succeeds, all the others may be due at once), a sort otherwise.
+local function soonest(list, at, max)
+  local n = #list
+  if max and n > max then
+    for k = 1, max do
+      local best = k
+      for j = k + 1, n do if at[list[j]] < at[list[best]] then best = j end end
+      list[k], list[best] = list[best], list[k]
+    end
+    for k = n, max + 1, -1 do list[k] = nil end
+  elseif n > 1 then
+    table.sort(list, function(a, b) return at[a] < at[b] end)
   end
-  table.sort(list, function(a, b) return self.at[a] < self.at[b] end)
   return list
+end
+
+-- The jobs to poll at `now`, soonest first; only the `max` soonest when given (when one
+-- succeeds, all the others are due at once, and the driver has room for a few).
+function Schedule:due(now, max)
+  if self.stale then self:reschedule() end
+  local list, st, at, live, kinds = {}, self.st, self.at, self.live, self.kinds
+  local held = {} -- kind -> its predicted polls due, which its window limits
+  for k = 1, #live do
+    local i = live[k]
+    local s = st[i]
+    if at[i] <= now and not s.inflight then
+      if s.pk then
+        local h = held[s.pk] or {}
+        held[s.pk], h[#h + 1] = h, i
+      else
+        list[#list + 1] = i
+      end
+    end
+  end
+  for kind, h in pairs(held) do
+    local c = kinds[kind]
+    for _, i in ipairs(soonest(h, at, c.window - c.flying)) do list[#list + 1] = i end
+  end
+  return soonest(list, at, max)
 end
 
 -- When the next waiting job is due (math.huge: none).
 function Schedule:next_wake()
-  local first = math.huge
-  for i = 1, self.n do
-    local s = self.st[i]
-    if s.state ~= "done" and not s.inflight and self.at[i] < first then first = self.at[i] end
+  if self.stale then self:reschedule() end
+  local first, st, at, live, kinds = math.huge, self.st, self.at, self.live, self.kinds
+  for k = 1, #live do
+    local i = live[k]
+    local s = st[i]
+    local c = s.pk and kinds[s.pk]
+    if at[i] < first and not s.inflight and not (c and c.flying >= c.window) then first = at[i] end
   end
-  return first
+  return first -- (a job its type's full window holds back waits for an answer instead)
 end
 
 -- Job i's poll leaves now.
 function Schedule:sent(i, now)
   local s = self.st[i]
   s.inflight, s.sent = true, now
+  s.flying = s.pk -- a predicted poll: in its type's window
+  if s.flying then self.kinds[s.flying].flying = self.kinds[s.flying].flying + 1 end
 end
 
 local function landed(self, i, now)
   local s = self.st[i]
+  if s.flying then self.kinds[s.flying].flying, s.flying = self.kinds[s.flying].flying - 1, nil end
   s.inflight = false
   s.last = s.sent or now
   s.polls = s.polls + 1
@@ -188,11 +254,12 @@ function Schedule:seen(i, doc, t_send, t_recv, date)
   local kind = type(doc.job_type) == "string" and doc.job_type or s.kind
   local b = utc.seconds(doc.begin_time) or s.begin
   local e = utc.seconds(doc.end_time)
+  if b ~= s.begin then self.fresh = false end -- the estimates of its neighbours move
   s.kind, s.begin = kind, b
   if b then self.hi = math.min(self.hi, t_recv - b) end
   local c = kind and self.kinds[kind]
   if kind and not c then
-    c = { samples = 0 }
+    c = { floor = 0, misses = 0, missed = -math.huge, window = 1, flying = 0, round = 0 }
     self.kinds[kind] = c
   end
   if finished(doc.status) then
@@ -206,11 +273,13 @@ function Schedule:seen(i, doc, t_send, t_recv, date)
     if c then
       if doc.status == "SUCCESS" and b and e and e >= b then
         local first, d = not c.D, e - b
-        c.samples = c.samples + 1
-        c.min, c.max = math.min(c.min or d, d), math.max(c.max or d, d)
-        -- recent durations weigh most: jobs started together slow each other down
-        c.D = first and d or (c.D + d) / 2
-        c.margin = math.min(1, math.max(0.05, c.D / 20, c.max - c.min))
+        -- recent durations weigh most: jobs started together slow each other down; after
+        -- predictions that failed, the one that held replaces what misled them
+        c.D = (first or c.misses > 0) and d or (c.D + d) / 2
+        -- a prediction held: twice as many of them at once, as each holds
+        c.misses, c.window, c.round = 0, math.min(2 * c.window, self.n), c.round + 1
+        self.durations = true
+        c.margin = math.min(1, math.max(0.05, c.D / 40))
         if first then -- released: anchor the estimates of jobs never seen
           local last = self:unknown(true)
           if last then self.st[last].fixed = now end
@@ -241,8 +310,14 @@ function Schedule:seen(i, doc, t_send, t_recv, date)
     elseif c.D then -- predicted: polled then; at most max_interval from now
       local p = self:predict(i)
       if p and p <= now + MIN_GAP then -- still running at its predicted end: it runs longer
-        s.overdue = (s.overdue or 0) + 1
-        s.fixed = now + math.min(self.max_interval, math.max(0.2, c.margin) * 1.5 ^ (s.overdue - 1))
+        -- and so, likely, do the others of its type: none is predicted to end sooner, one
+        -- poll of them at a time until a prediction holds, each reaching further (a poll sent
+        -- before the last miss came back was not aimed with it, and is no new miss)
+        c.floor = math.max(c.floor, t_send - self:offset() - b)
+        if t_send >= c.missed then c.misses, c.missed = c.misses + 1, now end
+        c.window, s.missed = 1, c.round
+        -- the moved prediction polls it again, this only if it did not move far enough
+        s.fixed = now + 2 * math.max(MIN_GAP, self:reach(c))
       else
         s.fixed = now + WATCHED * self.max_interval
       end
@@ -254,7 +329,7 @@ function Schedule:seen(i, doc, t_send, t_recv, date)
       s.fixed = now + (c.scout == i and self:scout_gap(s, now) or WATCHED * self.max_interval)
     end
   end
-  self:reschedule()
+  self.stale = true
 end
 
 -- A poll of job i failed for now (a 5xx, a reset, garbage): poll again after `delay` seconds
@@ -262,7 +337,7 @@ end
 function Schedule:failed(i, delay, now)
   local s = landed(self, i, now)
   s.fixed = now + (delay or self:backoff(s))
-  self:reschedule()
+  self.stale = true
 end
 
 -- Job i will not be polled again (its poll failed for good).
@@ -270,7 +345,7 @@ function Schedule:drop(i)
   local s = landed(self, i, 0)
   s.state = "done"
   self.pending = self.pending - 1
-  self:reschedule()
+  self.stale = true
 end
 
 return M

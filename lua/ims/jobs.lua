@@ -228,8 +228,7 @@ local function poll(self, fname, jobs, opts)
     -- until every job is done and every poll's progress call has returned
     while (schedule.pending > 0 or in_flight > 0) and not stop and not deadline:expired() do
       local now = core.now()
-      for _, i in ipairs(schedule:due(now)) do
-        if in_flight >= MAX_IN_FLIGHT then break end
+      for _, i in ipairs(schedule:due(now, MAX_IN_FLIGHT - in_flight)) do
         in_flight = in_flight + 1
         schedule:sent(i, now)
         eng:spawn(poll_one, i)
