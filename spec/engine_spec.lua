@@ -59,6 +59,18 @@ describe("the C engine", function()
     assert.is_true(core.now() - t1 >= 0.19)
   end)
 
+  it("with a linger, hands back together what ends meanwhile (one wake-up for many answers)", function()
+    h:routes { ["/slow"] = { { pause = 0.3, body = "ok" } } }
+    local s <close> = core.session()
+    assert(s:submit { url = h.url .. "/_hostile/stats" })
+    assert(s:submit { url = h.url .. "/slow" })
+    local got = s:wait(nil, 60) -- ends at the second answer: nothing else runs then
+    assert.equal(2, #got)
+    for _, t in ipairs(got) do assert.equal(200, assert(t:result()).status) end
+    assert.equal(0, s:pending())
+    assert.has_error(function() s:wait(nil, -1) end, "ims.Session:wait: linger must be >= 0 and finite")
+  end)
+
   it("cancels a running transfer, and closing the session stops the rest", function()
     h:routes { ["/slow"] = { { pause = 2, body = "late" } } }
     local s = core.session()

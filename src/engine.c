@@ -53,6 +53,45 @@ static ims_session *check_session(lua_State *L, const char *fn) {
   return s;
 }
 
+/* ---- what libcurl wants watched ------------------------------------------------------------ */
+
+/* libcurl names each socket it waits on and for what (CURLMOPT_SOCKETFUNCTION); the run loop
+ * polls exactly those and tells libcurl which became ready, so a wake-up costs libcurl only the
+ * transfers it concerns (curl_multi_perform looks at every transfer, a poll(2) each). Never
+ * calls Lua. */
+static int watch_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *socketp) {
+  ims_session *s = ud;
+  (void)e;
+  (void)socketp;
+  int i = 0;
+  while (i < s->nwatch && s->watch[i].fd != fd) i++;
+  if (what == CURL_POLL_REMOVE) {
+    if (i < s->nwatch) s->watch[i] = s->watch[--s->nwatch];
+    return 0;
+  }
+  if (i == s->nwatch) {
+    if (s->nwatch == s->cap_watch) {
+      int cap = s->cap_watch ? 2 * s->cap_watch : 16;
+      struct pollfd *w = realloc(s->watch, (size_t)cap * sizeof *w);
+      if (!w) return -1; /* unwatched: its transfer ends by the stall limit or its timeout */
+      s->watch = w;
+      s->cap_watch = cap;
+    }
+    s->watch[s->nwatch++].fd = fd;
+  }
+  s->watch[i].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0));
+  s->watch[i].revents = 0;
+  return 0;
+}
+
+/* When libcurl wants CURL_SOCKET_TIMEOUT handled (CURLMOPT_TIMERFUNCTION; -1: never). */
+static int watch_timer(CURLM *m, long ms, void *ud) {
+  ims_session *s = ud;
+  (void)m;
+  s->timer_at = ms < 0 ? HUGE_VAL : ims_now() + (double)ms / 1000;
+  return 0;
+}
+
 /* ---- core.session(opts) ------------------------------------------------------------------- */
 
 static double opt_seconds(lua_State *L, const char *fn, const char *k, double dflt) {
@@ -147,6 +186,11 @@ int ims_session_new(lua_State *L) {
   if (!s->multi) return luaL_error(L, "%s: curl_multi_init failed", fn);
   /* kept-alive connections for a burst of parallel calls, not only for the handles in use */
   curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 64L);
+  curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, watch_socket);
+  curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, (void *)s);
+  curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, watch_timer);
+  curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, (void *)s);
+  s->timer_at = HUGE_VAL;
   return 1;
 }
 
@@ -241,33 +285,75 @@ static void finish(lua_State *L, ims_session *s, ims_transfer *t, CURLcode code)
   }
 }
 
-/* The run loop: drives libcurl until `until` is done (a blocking request), or until the done
- * queue holds a transfer (Session:wait), or `timeout` seconds pass (< 0: no limit). Wakes at
- * least once a second, so a stalled transfer's stall limit is seen. */
-static void run(lua_State *L, ims_session *s, ims_transfer *until, double timeout) {
-  double deadline = timeout >= 0 ? ims_now() + timeout : HUGE_VAL;
-  for (;;) {
-    int running = 0;
-    s->busy = 1;
-    s->L = L;
-    curl_multi_perform(s->multi, &running);
-    s->busy = 0;
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(s->multi, &left))) {
-      if (m->msg != CURLMSG_DONE) continue;
-      ims_transfer *t = NULL;
-      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-      if (t && t->state == XF_ACTIVE) finish(L, s, t, m->data.result);
+/* One call into libcurl for a socket that is ready (ev: CURL_CSELECT_*; 0: let libcurl look)
+ * or for its timeout (CURL_SOCKET_TIMEOUT); then the transfers it finished are finished. */
+static void act(lua_State *L, ims_session *s, curl_socket_t fd, int ev) {
+  int running = 0;
+  s->busy = 1;
+  s->L = L;
+  curl_multi_socket_action(s->multi, fd, ev, &running);
+  s->busy = 0;
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(s->multi, &left))) {
+    if (m->msg != CURLMSG_DONE) continue;
+    ims_transfer *t = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    if (t && t->state == XF_ACTIVE) finish(L, s, t, m->data.result);
+  }
+}
+
+/* Calls act for each socket of a snapshot of the watch list (act may change the list). */
+static void act_all(lua_State *L, ims_session *s, int only_ready) {
+  int n = 0;
+  struct { curl_socket_t fd; int ev; } ready[s->nwatch > 0 ? s->nwatch : 1];
+  for (int i = 0; i < s->nwatch; i++) {
+    short r = s->watch[i].revents;
+    int ev = (r & (POLLIN | POLLPRI | POLLHUP) ? CURL_CSELECT_IN : 0) |
+             (r & POLLOUT ? CURL_CSELECT_OUT : 0) | (r & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+    s->watch[i].revents = 0;
+    if (ev || !only_ready) {
+      ready[n].fd = s->watch[i].fd;
+      ready[n++].ev = ev;
     }
-    if (until ? until->state != XF_ACTIVE : s->done != NULL) return;
+  }
+  for (int i = 0; i < n; i++) act(L, s, ready[i].fd, ready[i].ev);
+}
+
+/* The run loop: drives libcurl until `until` is done (a blocking request), or until the done
+ * queue holds a transfer (Session:wait) and `linger` seconds more have passed or nothing else
+ * runs, or `timeout` seconds pass (< 0: no limit). libcurl
+ * runs only for the sockets that are ready and for its timers; besides, once a second it looks
+ * at every transfer, so a stalled one meets its stall limit (checked by the progress callback,
+ * which libcurl calls only when it runs the transfer). */
+static void run(lua_State *L, ims_session *s, ims_transfer *until, double timeout, double linger) {
+  double deadline = timeout >= 0 ? ims_now() + timeout : HUGE_VAL;
+  int lingering = 0;
+  for (;;) {
     double now = ims_now();
+    if (now >= s->timer_at) {
+      s->timer_at = HUGE_VAL;
+      act(L, s, CURL_SOCKET_TIMEOUT, 0);
+    }
+    if (now >= s->sweep_at) {
+      s->sweep_at = now + 1;
+      act_all(L, s, 0);
+    }
+    if (until && until->state != XF_ACTIVE) return;
+    if (!until && s->done) {
+      if (s->nactive == 0 || !(linger > 0)) return;
+      if (!lingering) { /* what ends meanwhile comes back with it: one wake-up of the caller */
+        lingering = 1;
+        if (ims_now() + linger < deadline) deadline = ims_now() + linger;
+      }
+    }
+    now = ims_now();
     if (now >= deadline) return;
-    long ms = 1000, curl_ms = -1;
-    curl_multi_timeout(s->multi, &curl_ms);
-    if (curl_ms >= 0 && curl_ms < ms) ms = curl_ms;
-    if ((deadline - now) * 1000 < ms) ms = (long)ceil((deadline - now) * 1000);
-    if (ms > 0) curl_multi_poll(s->multi, NULL, 0, (int)ms, NULL);
+    double wake = s->timer_at < deadline ? s->timer_at : deadline;
+    if (s->sweep_at < wake) wake = s->sweep_at;
+    int ms = wake <= now ? 0 : (int)ceil((wake - now) * 1000);
+    if (ms > 1000) ms = 1000;
+    if (poll(s->watch, (nfds_t)s->nwatch, ms) > 0) act_all(L, s, 1);
   }
 }
 
@@ -348,7 +434,7 @@ static int l_request(lua_State *L) {
   ims_session *s = check_session(L, "request");
   ims_transfer *t = ims_request_start(L, s, 1);
   if (!t) return 2;
-  run(L, s, t, -1);
+  run(L, s, t, -1, 0);
   return collect(L, t);
 }
 
@@ -376,23 +462,30 @@ hands back the ones that ended (each once).
 @function Session:wait
 @tparam[opt] number timeout seconds (default: no limit; with nothing running, returns at once
 unless a timeout is given: then it sleeps that long)
+@tparam[opt] number linger once one has ended, seconds to go on while others run, so that those
+ending meanwhile come back in the same list (default 0; `timeout` still bounds the call): many
+answers arriving close together then cost the caller one wake-up, not one each
 @treturn {Transfer,...} the transfers that ended, in the order they ended (maybe none)
 @raise on misuse: a negative timeout, a closed session, a call from a transfer's callback
 @usage for _, t in ipairs(s:wait(0.5)) do local res, err = t:result() end
 */
 static int l_wait(lua_State *L) {
   ims_session *s = check_session(L, "wait");
-  double timeout = -1;
+  double timeout = -1, linger = 0;
   if (!lua_isnoneornil(L, 2)) {
     timeout = luaL_checknumber(L, 2);
     if (!(timeout >= 0) || timeout > 1e9) luaL_error(L, IMS_SESSION_MT ":wait: timeout must be >= 0 and finite");
+  }
+  if (!lua_isnoneornil(L, 3)) {
+    linger = luaL_checknumber(L, 3);
+    if (!(linger >= 0) || linger > 1e9) luaL_error(L, IMS_SESSION_MT ":wait: linger must be >= 0 and finite");
   }
   if (!s->done && (s->nactive > 0 || timeout >= 0)) {
     if (s->nactive == 0) { /* nothing to drive: a plain sleep */
       struct timespec ts = {(time_t)timeout, (long)((timeout - floor(timeout)) * 1e9)};
       while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
     } else {
-      run(L, s, NULL, timeout);
+      run(L, s, NULL, timeout, linger);
     }
   }
   lua_newtable(L);
@@ -455,6 +548,9 @@ static void session_free(lua_State *L, ims_session *s) {
   s->nidle = 0;
   curl_multi_cleanup(s->multi); /* closes the cached connections (close_socket) */
   s->multi = NULL;
+  free(s->watch);
+  s->watch = NULL;
+  s->nwatch = s->cap_watch = 0;
 }
 
 /***

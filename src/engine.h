@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include <curl/curl.h>
+#include <poll.h>
 #include <lua.h>
 
 #include "digest.h"
@@ -122,6 +123,11 @@ struct ims_session {
   /* open sockets and their local ports, for TCP_QUICKACK on a reused connection */
   struct { curl_socket_t fd; long port; } socks[IMS_SOCKS_MAX];
   int nsocks;
+  /* what libcurl asks the run loop to watch (CURLMOPT_SOCKETFUNCTION, _TIMERFUNCTION) */
+  struct pollfd *watch;
+  int nwatch, cap_watch;
+  double timer_at;     /* when libcurl wants its timeout handled (HUGE_VAL: never) */
+  double sweep_at;     /* the next look at every transfer, for stall limits */
 };
 
 /* engine.c */
