@@ -363,6 +363,9 @@ end
 -- then `extra`; a later layer replaces an earlier one whatever the case of the name.
 -- @local
 function Client:headers(content_type, extra)
+  if not (content_type or extra or next(self._headers)) then -- most calls (job polls, gets)
+    return { Accept = "application/json" }
+  end
   local merged = { accept = { "Accept", "application/json" } }
   local function set(k, v) merged[k:lower()] = { k, v } end
   for k, v in pairs(self._headers) do set(k, v) end

@@ -89,9 +89,9 @@ function Schedule:estimate(i)
   return b1 + (b2 - b1) * (i - lo) / (hi - lo), self.st[lo].kind
 end
 
--- Local time to poll job i at, to find it ended, or nil when nothing predicts it (`off`: the
--- offset, when the caller has it).
-function Schedule:predict(i, off)
+-- Local time to poll job i at, to find it ended, and the type that predicts it; nil when
+-- nothing does (`off`: the offset, when the caller has it).
+local function predict(self, i, off)
   if not self.durations then return nil end -- no job has ended yet: nothing to go by
   local s = self.st[i]
   off = off or self:offset()
@@ -100,13 +100,14 @@ function Schedule:predict(i, off)
   if not b then b, kind = self:estimate(i) end
   local c = kind and self.kinds[kind]
   if not (b and c and c.D) then return nil end
-  return b + math.max(c.D, c.floor) + off + self:reach(c), kind
+  return b + math.max(c.D, c.floor) + off + c.reach, kind
 end
+Schedule.predict = predict
 
--- How far past a type's expected duration its jobs are polled: the margin, 1.5 x further for
--- each prediction of the type found wrong in a row.
-function Schedule:reach(c)
-  return math.min(self.max_interval, c.margin * 1.5 ^ math.max(0, c.misses - 1))
+-- How far past a type's expected duration its jobs are polled (c.reach): the margin, 1.5 x
+-- further for each prediction of the type found wrong in a row.
+function Schedule:aim(c)
+  c.reach = math.min(self.max_interval, c.margin * 1.5 ^ math.max(0, c.misses - 1))
 end
 
 -- Recomputes when each waiting job is next polled. Polls land one by one and each may move
@@ -114,8 +115,10 @@ end
 -- jobs not done, when the driver asks (due, next_wake): once per turn of the driver.
 function Schedule:reschedule()
   self.stale = false
-  local st, at, live, n = self.st, self.at, self.live, 0
+  local st, at, live, kinds, n = self.st, self.at, self.live, self.kinds, 0
   local off = not self.small and self.durations and self:offset()
+  local passed, pp, pk = {}, {}, {} -- found running since their type's last success
+  for _, c in pairs(kinds) do c.fresh = false end
   for k = 1, #live do
     local i = live[k]
     local s = st[i]
@@ -124,19 +127,25 @@ function Schedule:reschedule()
       live[n] = i
       if not s.inflight then
         local t, p, kind = s.fixed, nil, nil
-        if off then p, kind = self:predict(i, off) end
-        -- a prediction counts when it is still ahead of the last poll, and for a job not
-        -- found running at its prediction since a job of its type last succeeded (that one
-        -- backs off on its own, s.fixed: the next try of the type's prediction is another job)
+        if off then p, kind = predict(self, i, off) end
         s.pk = nil
-        if p and p > s.last + MIN_GAP and p < t and s.missed ~= self.kinds[kind].round then
-          t, s.pk = p, kind
+        -- a prediction counts when it is still ahead of the last poll
+        if p and p > s.last + MIN_GAP and p < t then
+          if s.missed ~= kinds[kind].round then
+            t, s.pk, kinds[kind].fresh = p, kind, true
+          else
+            passed[#passed + 1], pp[#pp + 1], pk[#pk + 1] = i, p, kind
+          end
         end
         at[i] = t
       end
     end
   end
   for k = #live, n + 1, -1 do live[k] = nil end
+  -- the next try of a type's prediction is a job not yet found running, while there is one
+  for k, i in ipairs(passed) do
+    if not kinds[pk[k]].fresh then at[i], st[i].pk = pp[k], pk[k] end
+  end
 end
 
 -- The `max` (nil: all) soonest of `list` by at[], soonest first. Selection for a few of many
@@ -161,12 +170,13 @@ end
 function Schedule:due(now, max)
   if self.stale then self:reschedule() end
   local list, st, at, live, kinds = {}, self.st, self.at, self.live, self.kinds
-  local held = {} -- kind -> its predicted polls due, which its window limits
+  local held -- kind -> its predicted polls due, which its window limits
   for k = 1, #live do
     local i = live[k]
     local s = st[i]
     if at[i] <= now and not s.inflight then
       if s.pk then
+        held = held or {}
         local h = held[s.pk] or {}
         held[s.pk], h[#h + 1] = h, i
       else
@@ -174,9 +184,11 @@ function Schedule:due(now, max)
       end
     end
   end
-  for kind, h in pairs(held) do
+  for kind, h in pairs(held or {}) do
     local c = kinds[kind]
-    for _, i in ipairs(soonest(h, at, c.window - c.flying)) do list[#list + 1] = i end
+    local room = c.window - c.flying -- (beyond the max soonest, none could be picked anyway)
+    if max and max < room then room = max end
+    for _, i in ipairs(soonest(h, at, room)) do list[#list + 1] = i end
   end
   return soonest(list, at, max)
 end
@@ -198,13 +210,13 @@ end
 function Schedule:sent(i, now)
   local s = self.st[i]
   s.inflight, s.sent = true, now
-  s.flying = s.pk -- a predicted poll: in its type's window
-  if s.flying then self.kinds[s.flying].flying = self.kinds[s.flying].flying + 1 end
+  s.aimed = s.pk -- a predicted poll: in its type's window
+  if s.aimed then self.kinds[s.aimed].flying = self.kinds[s.aimed].flying + 1 end
 end
 
 local function landed(self, i, now)
   local s = self.st[i]
-  if s.flying then self.kinds[s.flying].flying, s.flying = self.kinds[s.flying].flying - 1, nil end
+  if s.aimed then self.kinds[s.aimed].flying = self.kinds[s.aimed].flying - 1 end
   s.inflight = false
   s.last = s.sent or now
   s.polls = s.polls + 1
@@ -252,7 +264,10 @@ function Schedule:seen(i, doc, t_send, t_recv, date)
   local now = t_recv
   self:dated(date, t_send, t_recv)
   local kind = type(doc.job_type) == "string" and doc.job_type or s.kind
-  local b = utc.seconds(doc.begin_time) or s.begin
+  local b = s.begin
+  if doc.begin_time ~= s.begin_time then -- parsed once per job, not at every poll
+    s.begin_time, b = doc.begin_time, utc.seconds(doc.begin_time) or s.begin
+  end
   local e = utc.seconds(doc.end_time)
   if b ~= s.begin then self.fresh = false end -- the estimates of its neighbours move
   s.kind, s.begin = kind, b
@@ -280,6 +295,7 @@ function Schedule:seen(i, doc, t_send, t_recv, date)
         c.misses, c.window, c.round = 0, math.min(2 * c.window, self.n), c.round + 1
         self.durations = true
         c.margin = math.min(1, math.max(0.05, c.D / 40))
+        self:aim(c)
         if first then -- released: anchor the estimates of jobs never seen
           local last = self:unknown(true)
           if last then self.st[last].fixed = now end
@@ -308,16 +324,20 @@ function Schedule:seen(i, doc, t_send, t_recv, date)
     if self.small or not (c and b) then
       s.fixed = now + self:backoff(s)
     elseif c.D then -- predicted: polled then; at most max_interval from now
-      local p = self:predict(i)
-      if p and p <= now + MIN_GAP then -- still running at its predicted end: it runs longer
-        -- and so, likely, do the others of its type: none is predicted to end sooner, one
-        -- poll of them at a time until a prediction holds, each reaching further (a poll sent
-        -- before the last miss came back was not aimed with it, and is no new miss)
+      local p = predict(self, i)
+      if (p and p <= now + MIN_GAP) or s.missed == c.round then
+        -- still running at (or since) its predicted end: it runs longer, and so, likely, do
+        -- the others of its type: none is predicted to end sooner, one predicted poll of them
+        -- at a time until one holds, each reaching further (a poll aimed before the last miss
+        -- came back is no new miss)
         c.floor = math.max(c.floor, t_send - self:offset() - b)
-        if t_send >= c.missed then c.misses, c.missed = c.misses + 1, now end
+        if s.aimed and t_send >= c.missed then
+          c.misses, c.missed = c.misses + 1, now
+          self:aim(c)
+        end
         c.window, s.missed = 1, c.round
-        -- the moved prediction polls it again, this only if it did not move far enough
-        s.fixed = now + 2 * math.max(MIN_GAP, self:reach(c))
+        -- its type's predictions pass it over until one holds, or no other job is left to try
+        s.fixed = now + self.max_interval
       else
         s.fixed = now + WATCHED * self.max_interval
       end

@@ -13,6 +13,9 @@ Engine.__index = Engine
 
 local SUSPEND = setmetatable({}, { __name = "ims.engine.suspend" }) -- what a task yields
 
+-- engine.linger: seconds Session:wait goes on once a transfer has ended, to bring back those
+-- ending meanwhile in the same turn (nil: none). A job wait sets it: its polls need no haste,
+-- and each wake-up of the process costs far more than handling one more answer in it.
 function M.new(session)
   return setmetatable({ session = session, tasks = {}, ready = {}, timers = {},
     waiting = {} }, Engine)
@@ -23,17 +26,16 @@ function Engine:current()
   return self.tasks[coroutine.running()]
 end
 
--- Suspends the current task until something makes it ready; returns what it was given.
+-- Suspends the current task until something makes it ready.
 local function suspend(task)
   task.blocked = true
-  local v = coroutine.yield(SUSPEND)
-  return v
+  coroutine.yield(SUSPEND)
 end
 
-local function make_ready(self, task, value)
+local function make_ready(self, task)
   if task.blocked and not task.dead then
     task.blocked = false
-    self.ready[#self.ready + 1] = { task, value }
+    self.ready[#self.ready + 1] = task
   end
 end
 
@@ -136,12 +138,10 @@ local function finish_task(self, task, ok, ...)
   if joiner then make_ready(self, joiner) end
 end
 
-local function resume(self, task, value)
-  local r = table.pack(coroutine.resume(task.co, value))
-  if coroutine.status(task.co) == "dead" then
-    return finish_task(self, task, r[1], table.unpack(r, 2, r.n))
-  end
-  if r[2] ~= SUSPEND then -- the task's own code yielded: not ours to pass on
+-- What a resume returned (the task's results are packed only when it ended: resumes are many).
+local function resumed(self, task, ok, ...)
+  if coroutine.status(task.co) == "dead" then return finish_task(self, task, ok, ...) end
+  if (...) ~= SUSPEND then -- the task's own code yielded: not ours to pass on
     self:stop(task)
     task.error = "ims: a coroutine.yield inside a task (client:map's function) is not "
       .. "supported: only SDK calls may suspend it"
@@ -150,15 +150,22 @@ local function resume(self, task, value)
   end
 end
 
+local function resume(self, task)
+  return resumed(self, task, coroutine.resume(task.co))
+end
+
 -- One turn: run what is ready; else wait for a transfer to end or a timer to fire (at most
 -- `max_wait` seconds). Returns false when there is nothing left to wait for.
 function Engine:step(max_wait)
   if #self.ready > 0 then
     local batch = self.ready
-    self.ready = {}
-    for _, r in ipairs(batch) do
-      if not r[1].dead then resume(self, r[1], r[2]) end
+    self.ready, self.spare = self.spare or {}, nil -- two lists in turn, not one a step
+    for k = 1, #batch do
+      local task = batch[k]
+      batch[k] = nil
+      if not task.dead then resume(self, task) end
     end
+    self.spare = batch
     return true
   end
   local now = core.now()
@@ -177,7 +184,7 @@ function Engine:step(max_wait)
   local wait = first and math.max(0, first - now) or nil
   if max_wait and (not wait or wait > max_wait) then wait = max_wait end
   if busy then
-    for _, t in ipairs(self.session:wait(wait)) do
+    for _, t in ipairs(self.session:wait(wait, self.linger)) do
       local task = self.waiting[t]
       self.waiting[t] = nil
       if task then make_ready(self, task) end

@@ -163,6 +163,10 @@ end
 local finished = cohort.finished
 local MAX_IN_FLIGHT = 16 -- polls of one wait at once
 local MIN_INTERVAL = 0.05
+-- Answers to polls in flight are taken together when they end within this of each other
+-- (ims.engine's linger), and polls due within it go together: each wake-up of the process
+-- costs far more than one more poll handled in it (200 jobs: ~0.066 s of CPU, was ~0.09 s).
+local LINGER = 0.01
 
 -- Polls jobs (objects, updated in place) until each is SUCCESS or FAIL, or the deadline, on
 -- the client's engine: a driver task starts each job's poll when ims.cohort says, up to
@@ -186,38 +190,41 @@ local function poll(self, fname, jobs, opts)
   local wake = { at = 0 }
   local in_flight, stop = 0, nil -- stop = {err =} (a token failure) or {raised =}
 
-  local function poll_one(i)
+  local function poll_body(i)
     local t_send = core.now()
-    local ok, perr = pcall(function()
-      local ready, rerr = client:ready() -- a token that cannot be had ends the wait
-      if not ready then
-        stop = stop or { err = rerr }
-        return
-      end
-      polls[i] = (polls[i] or 0) + 1
-      local res, err = client:request { path = paths[i], expect = 200, retry = false,
-        log_attempt = polls[i], deadline = policy.deadline(math.min(30, math.max(0.001, deadline:left()))) }
-      local t_recv = core.now()
-      local doc = res and res.json
-      if res and (type(doc) ~= "table" or type(doc.status) ~= "string") then
-        schedule:failed(i, nil, t_recv) -- not a job document: ask again later
-      elseif res then
-        local job = fill(self, jobs[i], doc)
+    local ready, rerr = client:ready() -- a token that cannot be had ends the wait
+    if not ready then
+      stop = stop or { err = rerr }
+      return
+    end
+    polls[i] = (polls[i] or 0) + 1
+    local res, err = client:request { path = paths[i], expect = 200, retry = false,
+      log_attempt = polls[i], deadline = policy.deadline(math.min(30, math.max(0.001, deadline:left()))) }
+    local t_recv = core.now()
+    local doc = res and res.json
+    if res and (type(doc) ~= "table" or type(doc.status) ~= "string") then
+      schedule:failed(i, nil, t_recv) -- not a job document: ask again later
+    elseif res then
+      local job = fill(self, jobs[i], doc)
+      schedule:seen(i, doc, t_send, t_recv, utc.http_date(res.headers.date))
+      if progress then
         local pct = type(doc.entities) == "table" and doc.entities.process_percent or nil
         local key = doc.status .. "/" .. tostring(pct)
-        schedule:seen(i, doc, t_send, t_recv, utc.http_date(res.headers.date))
-        if progress and seen[i] ~= key then
+        if seen[i] ~= key then
           seen[i] = key
           progress(job)
         end
-        seen[i] = key
-      elseif err.retryable then
-        schedule:failed(i, err.retry_after and math.max(err.retry_after, 0.1) or nil, t_recv)
-      else
-        request_errors[i] = err
-        schedule:drop(i)
       end
-    end)
+    elseif err.retryable then
+      schedule:failed(i, err.retry_after and math.max(err.retry_after, 0.1) or nil, t_recv)
+    else
+      request_errors[i] = err
+      schedule:drop(i)
+    end
+  end
+
+  local function poll_one(i)
+    local ok, perr = pcall(poll_body, i)
     if not ok then stop = stop or { raised = perr } end -- the caller's progress raised
     in_flight = in_flight - 1
     eng:move(wake, 0) -- the driver looks again
@@ -228,7 +235,8 @@ local function poll(self, fname, jobs, opts)
     -- until every job is done and every poll's progress call has returned
     while (schedule.pending > 0 or in_flight > 0) and not stop and not deadline:expired() do
       local now = core.now()
-      for _, i in ipairs(schedule:due(now, MAX_IN_FLIGHT - in_flight)) do
+      -- those due within LINGER go now too: one wake-up for polls due close together
+      for _, i in ipairs(schedule:due(now + LINGER, MAX_IN_FLIGHT - in_flight)) do
         in_flight = in_flight + 1
         schedule:sent(i, now)
         eng:spawn(poll_one, i)
@@ -240,7 +248,12 @@ local function poll(self, fname, jobs, opts)
     end
     for child in pairs(me.children) do eng:stop(child) end -- polls still out at the deadline
   end)
-  eng:join { driver }
+  -- (counted: waits run side by side in client:map's tasks)
+  eng.waits, eng.linger = (eng.waits or 0) + 1, LINGER
+  local ok, jerr = pcall(eng.join, eng, { driver })
+  eng.waits = eng.waits - 1
+  if eng.waits == 0 then eng.linger = nil end
+  if not ok then error(jerr, 0) end
   if driver.error ~= nil then error(driver.error, 0) end
   if stop and stop.raised ~= nil then error(stop.raised, 0) end
   if stop and stop.err then return nil, nil, nil, stop.err end

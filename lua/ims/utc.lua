@@ -25,12 +25,17 @@ end
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
   Oct = 10, Nov = 11, Dec = 12 }
 
--- Epoch seconds of an HTTP Date header ("Sun, 06 Nov 1994 08:49:37 GMT"), or nil.
+-- Epoch seconds of an HTTP Date header ("Sun, 06 Nov 1994 08:49:37 GMT"), or nil. The last
+-- one read is kept: responses in the same second repeat it (every job poll reads it twice).
+local last_date, last_seconds
 function M.http_date(s)
+  if s == last_date then return last_seconds end
   local d, mon, y, h, mi, sec =
     tostring(s):match("^%a+, (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
   if not (d and MONTHS[mon]) then return nil end
-  return epoch(tonumber(y), MONTHS[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
+  last_date = s
+  last_seconds = epoch(tonumber(y), MONTHS[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
+  return last_seconds
 end
 
 return M
