@@ -31,6 +31,7 @@ build = {
     ["ims.client"] = "lua/ims/client.lua",
     ["ims.auth"] = "lua/ims/auth.lua",
     ["ims.engine"] = "lua/ims/engine.lua",
+    ["ims.native"] = "lua/ims/native.lua",
     ["ims.policy"] = "lua/ims/policy.lua",
     ["ims.jobs"] = "lua/ims/jobs.lua",
     ["ims.cloudimages"] = "lua/ims/cloudimages.lua",

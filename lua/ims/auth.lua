@@ -1,6 +1,6 @@
 -- Authentication state of a client: a fixed token, AK/SK signing (done in C on every attempt),
 -- or an IAM/Keystone v3 password that yields a token, cached and refreshed before it expires.
-local core = require "ims.core"
+local core = require "ims.native"
 local errors = require "ims.errors"
 local utc = require "ims.utc"
 local validate = require "ims.validate"

@@ -5,7 +5,7 @@
 --
 -- Exit codes: 0 success; 1 a request failed (server or network); 2 bad usage; 3 a job failed;
 -- 4 a wait timed out; 5 a checksum mismatch.
-local core = require "ims.core"
+local core = require "ims.native"
 local json = require "ims.json"
 
 local M = {}

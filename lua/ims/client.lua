@@ -4,7 +4,7 @@
 --- The client made by `ims.new` / `ims.from_env`. Not required directly: `require "ims"` gives
 -- `ims.new`, which returns a `Client`.
 -- @module ims.client
-local core = require "ims.core"
+local core = require "ims.native"
 local auth = require "ims.auth"
 local engine = require "ims.engine"
 local errors = require "ims.errors"

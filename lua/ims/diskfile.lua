@@ -2,7 +2,7 @@
 -- the format and the virtual size (the disk the image needs, which `min_disk` must cover).
 -- Reads at most three small pieces of the file; a header it cannot make sense of is "raw"
 -- (as IMS does), a size field out of reason is reported, never trusted.
-local core = require "ims.core"
+local core = require "ims.native"
 
 local M = {}
 

@@ -4,7 +4,7 @@
 -- in flight from one Lua thread. Sleeps (backoff, rate limits, poll schedules) work the same
 -- way. Tasks are coroutines this module runs; a coroutine of the caller's own is not one, so
 -- calls made from it block.
-local core = require "ims.core"
+local core = require "ims.native"
 
 local M = {}
 

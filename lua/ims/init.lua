@@ -33,13 +33,21 @@ local errors = require "ims.errors"
 local json = require "ims.json"
 local validate = require "ims.validate"
 
+-- ims.sign wraps the core's: the core loads on first use, and a misuse error names the caller's
+-- line, as the Lua functions' do.
+local function sign(req)
+  local ok, r = pcall(require("ims.native").sign, req)
+  if not ok then error(r, 2) end
+  return r
+end
+
 local ims = {
   _VERSION = client.VERSION,
   null = json.null,       -- sends a JSON null (and removes a property in images:update)
   Error = errors.Error,
   new = client.new,
   is_error = errors.is_error,
-  sign = require("ims.core").sign, -- AK/SK SDK-HMAC-SHA256 (docs/api.md)
+  sign = sign, -- AK/SK SDK-HMAC-SHA256 (docs/api.md)
 }
 
 --- The SDK's version, `"0.1.0"`.

@@ -12,7 +12,7 @@
 -- password auth renews the token once. Jobs need the client's `project_id` (it is in the job
 -- URL).
 -- @module ims.jobs
-local core = require "ims.core"
+local core = require "ims.native"
 local errors = require "ims.errors"
 local policy = require "ims.policy"
 local url = require "ims.url"

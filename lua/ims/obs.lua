@@ -409,7 +409,7 @@ local function fetch(self, bucket, key, t)
     bytes, total, h = offset, offset, { etag = '"' .. (meta.etag or "") .. '"' }
     res.download_digests = nil
     if t.verify then
-      local d = require("ims.core").file_digests(t.part, { "md5" })
+      local d = require("ims.native").file_digests(t.part, { "md5" })
       res.download_digests = d and { md5 = d.md5 }
     end
   end

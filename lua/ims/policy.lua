@@ -3,7 +3,7 @@
 -- again, after how long, and is there time left. Also the rate limiter's wait, which counts
 -- against the same deadline. Pure decisions: the caller does the sleeping (ims.engine), so a
 -- call inside client:map waits without blocking the others.
-local core = require "ims.core"
+local core = require "ims.native"
 local utc = require "ims.utc"
 
 local M = {}

@@ -4,7 +4,7 @@
 
 --- The Glance v2 image API: data transfer (`upload`, `download`, `import`).
 -- @module ims.images
-local core = require "ims.core"
+local core = require "ims.native"
 local errors = require "ims.errors"
 local partfile = require "ims.partfile"
 local url = require "ims.url"

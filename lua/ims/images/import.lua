@@ -5,7 +5,7 @@
 
 --- The Glance v2 image API: interoperable import.
 -- @module ims.images
-local core = require "ims.core"
+local core = require "ims.native"
 local errors = require "ims.errors"
 local json = require "ims.json"
 local url = require "ims.url"

@@ -2,7 +2,7 @@
 -- parts in flight at once on the client's engine (client:map), each read from its range of
 -- the file (never into memory), sent with its Content-MD5, its ETag checked; a checkpoint file
 -- records the upload id and the finished parts so that a rerun sends only what is missing.
-local core = require "ims.core"
+local core = require "ims.native"
 local errors = require "ims.errors"
 local json = require "ims.json"
 local validate = require "ims.validate"
