@@ -335,6 +335,32 @@ describe("client.images against Glance", function()
     assert.equal(404, merr.status)
   end)
 
+  it("says that only the member project accepts or rejects, when the owner tries", function()
+    local img = new_image { visibility = "shared" }
+    local m = assert(img:create_member(env.project_b)) -- the owner's member object
+    for _, call in ipairs {
+      { "member:accept", function() return m:accept() end, env.project_b },
+      { "member:reject", function() return m:reject() end, env.project_b },
+      { "update_member", function() return a.images:update_member(img, env.project_b, "accepted") end,
+        env.project_b },
+      { "images:accept", function() return a.images:accept(img) end, env.project_a },
+      { "image:reject", function() return img:reject() end, env.project_a },
+    } do
+      local r, err = call[2]()
+      assert.is_nil(r, call[1])
+      assert.is_true(ims.is_error(err), call[1])
+      assert.equal(403, err.status, call[1])
+      assert.equal("http", err.kind, call[1])
+      assert.matches("Not allowed to update members", err.message, 1, true) -- Glance's words stay
+      -- the hint says which side can call it: the member project, not the owner
+      assert.matches("can accept or reject", err.hint, 1, true, call[1])
+      assert.matches("(" .. call[3] .. ")", err.hint, 1, true, call[1])
+      assert.matches("owner", err.hint, 1, true, call[1])
+    end
+    assert.equal("pending", assert(b.images:get_member(img.id, env.project_b)).status) -- unchanged
+    assert.equal("accepted", assert(b.images:accept(img.id)).status) -- the member side can
+  end)
+
   describe("import (create + upload in one call)", function()
     local file
     setup(function()

@@ -137,7 +137,8 @@ end
 --   name, method (GET), path (template; "{project}" is the client's project id, not an
 --   argument), args (positional names; default: the other placeholders), kinds ({arg = kind
 --   name}; default: the arg's own name), check(fname, a, level) (more misuse checks), json(a)
---   (the body), query(a), content_type, expect (200, or a list), wrap.
+--   (the body), query(a), content_type, expect (200, or a list), wrap, on_error(err, a) (may
+--   set err.hint for what this call's failures mean).
 function M.make(svc, row)
   local fname = M.fname(svc, row.name)
   -- path: a template, or function(a) -> template (e.g. a /v2.1 twin); args must then be given
@@ -167,9 +168,13 @@ function M.make(svc, row)
       local p = seg:match("^{([%w_]+)}$")
       segs[i] = p and a[p] or seg
     end
-    return M.send(self, { method = row.method or "GET", path = url.path(table.unpack(segs)),
+    local spec = { method = row.method or "GET", path = url.path(table.unpack(segs)),
       json = row.json and row.json(a) or nil, query = row.query and row.query(a) or nil,
-      content_type = row.content_type, expect = row.expect or 200 }, row.wrap)
+      content_type = row.content_type, expect = row.expect or 200 }
+    if not row.on_error then return M.send(self, spec, row.wrap) end
+    local v, err = M.send(self, spec, row.wrap)
+    if v == nil and err then row.on_error(err, a) end
+    return v, err
   end
 end
 

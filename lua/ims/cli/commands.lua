@@ -265,10 +265,16 @@ for _, vs in ipairs { { "accept", "accepted" }, { "reject", "rejected" } } do
   local verb, status = vs[1], vs[2]
   command { name = "images member " .. verb, summary = verb .. " an image shared with this project",
     npos = { 1, 1 }, usage = "usage: ims images member " .. verb .. " IMAGE_ID\n"
-      .. "As the member project: marks the shared image " .. status .. ".",
+      .. "As the member project: marks the shared image " .. status .. ". Only the project the image\n"
+      .. "is shared with can (its credentials in the environment); the owner gets 403 (exit 1).",
     run = function(pos)
       local c <close> = client()
-      local m = check(c.images[verb](c.images, pos[1]))
+      local m, err = c.images[verb](c.images, pos[1])
+      if not m and err.status == 403 then
+        err.hint = (err.hint and err.hint .. "; " or "") .. "run `ims images member " .. verb
+          .. "` with the member project's credentials (HUAWEICLOUD_SDK_AK, _SK, _PROJECT_ID)"
+      end
+      m = check(m, err)
       emit(member_record(m), { string.format("%s %s", pos[1], m.status or status) })
     end }
 end

@@ -51,7 +51,8 @@ Images.list_members = verb.make(svc, { name = "list_members", path = MEMBERS, wr
 Images.get_member = verb.make(svc, { name = "get_member", path = MEMBER, wrap = "member" })
 
 --- Sets a member's status (`PUT /v2/images/{id}/members/{member_id}`); the member project
--- does this to accept or reject a shared image.
+-- does this to accept or reject a shared image. Glance refuses the image owner's client with
+-- 403: `err.hint` then says that only the member project can.
 -- @param image the image: its id (string) or an image table (`id` or `image_id` field)
 -- @param member the member: a project id (string) or a member table (`member_id` field)
 -- @tparam string status `"accepted"`, `"rejected"` or `"pending"`
@@ -62,9 +63,17 @@ Images.get_member = verb.make(svc, { name = "get_member", path = MEMBER, wrap = 
 -- with one, an image that is neither a non-empty id nor a table with one, a closed client
 -- @function Images:update_member
 -- @usage assert(client.images:update_member(id, my_project, "accepted"))
+-- Glance lets only the member project set a member's status: the owner's client gets 403.
+local function owner_side_hint(member)
+  return "only the member project (" .. member .. ") can accept or reject an image shared with "
+    .. "it, with its own client; the image's owner gets 403 here (the owner adds and removes "
+    .. "members: create_member, delete_member)"
+end
+
 Images.update_member = verb.make(svc, { name = "update_member", method = "PUT", path = MEMBER,
   args = { "image", "member", "status" }, json = function(a) return { status = a.status } end,
-  wrap = "member" })
+  wrap = "member",
+  on_error = function(err, a) if err.status == 403 then err.hint = owner_side_hint(a.member) end end })
 
 --- Stops sharing an image with a project (`DELETE /v2/images/{id}/members/{member_id}`).
 -- @param image the image: its id (string) or an image table (`id` or `image_id` field)
@@ -86,7 +95,13 @@ local function own_status(self, fname, image, status)
   local id = base.image_id(fname, image)
   local project, err = self.client:project_for(fname, 3) -- accept/reject tail-call this
   if not project then return nil, err end
-  return self:update_member(id, project, status)
+  local m, uerr = self:update_member(id, project, status)
+  if not m and uerr and uerr.status == 403 then
+    uerr.hint = "this client's project (" .. project .. ") is not a member of the image (is it "
+      .. "the owner?): only a project the image is shared with can accept or reject it, with "
+      .. "its own client; the owner adds and removes members (create_member, delete_member)"
+  end
+  return m, uerr
 end
 
 --- Rejects an image shared with the client's project: `update_member` with the client's
@@ -104,7 +119,8 @@ end
 -- @param image the image: its id (string) or an image table (`id` or `image_id` field)
 -- @treturn[1] Member the client's member record
 -- @treturn[2] nil
--- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...;
+-- a 403 when the client's project is not a member, e.g. the owner's: `err.hint` says so)
 -- @raise on misuse: the client has no `project_id` (and no password `auth` to learn it from),
 -- an image that is neither a non-empty id nor a table with one, a closed client
 -- @usage assert(other_client.images:accept(id))

@@ -212,22 +212,26 @@ end
 -- assert(other_client.images:get_member(image.id, member.member_id)):accept()
 
 --- Accepts the shared image for this member (`Images:update_member` with `"accepted"`); the
--- client must be the member project's.
+-- client must be the member project's. On the owner's side (the member `create_member`
+-- returned) Glance answers 403, and `err.hint` names the member project that can call it.
 -- @function Member:accept
 -- @treturn[1] Member the updated member (a new table)
 -- @treturn[2] nil
--- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...;
+-- 403 with `err.hint` from the owner's client)
 -- @raise on misuse: a closed client
 -- @usage assert(member:accept())
 function member_methods:accept()
   return of_member(self, "accept"):update_member(self.image_id, self.member_id, "accepted")
 end
 
---- Rejects the shared image for this member (`Images:update_member` with `"rejected"`).
+--- Rejects the shared image for this member (`Images:update_member` with `"rejected"`); as
+-- `Member:accept`, the member project's call (403 with `err.hint` from the owner's client).
 -- @function Member:reject
 -- @treturn[1] Member the updated member (a new table)
 -- @treturn[2] nil
--- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...)
+-- @treturn[2] ims.errors.Error what failed (kind `http`, `transport`, `timeout`, `auth`, ...;
+-- 403 with `err.hint` from the owner's client)
 -- @raise on misuse: a closed client
 -- @usage assert(member:reject())
 function member_methods:reject()
