@@ -83,13 +83,93 @@ examples:
     cli.show(record(check(c.images:get(resolve(c, pos[1])))))
   end }
 
+-- --property K=V (repeatable) into t; a core attribute has its own option (--min-disk, ...).
+local OWN_OPTION = { name = "--name", id = "--id", disk_format = "--disk-format",
+  container_format = "--container-format", visibility = "--public/--private/--shared/--community",
+  protected = "--protected", tags = "--tag", min_disk = "--min-disk", min_ram = "--min-ram" }
+local function properties_into(cmd, o, t)
+  for _, kv in ipairs(o.property or {}) do
+    local k, v = kv:match("^([^=]+)=(.*)$")
+    if not k then cli.usage(cmd, "--property takes KEY=VALUE (got " .. kv .. ")") end
+    if OWN_OPTION[k] or k == "os_hidden" then
+      cli.usage(cmd, "--property " .. k .. ": a Glance attribute, not a property"
+        .. (OWN_OPTION[k] and ("; use " .. OWN_OPTION[k]) or ""))
+    end
+    t[k] = v
+  end
+  return t
+end
+
+-- The visibility from --visibility V or openstack's --public/--private/--shared/--community
+-- (at most one of them).
+local VISIBILITIES = { "public", "private", "shared", "community" }
+local function visibility_of(cmd, o)
+  local v, given = o.visibility, o.visibility and ("--visibility " .. o.visibility)
+  for _, w in ipairs(VISIBILITIES) do
+    if o[w] then
+      if v and v ~= w then cli.usage(cmd, "give one visibility (" .. given .. " and --" .. w .. ")") end
+      v, given = w, "--" .. w
+    end
+  end
+  if o.protected and o.unprotected then cli.usage(cmd, "--protected or --unprotected, not both") end
+  return v
+end
+
+-- Create attributes from the options images create and images upload share.
+local function create_attrs(cmd, o, name)
+  return properties_into(cmd, o, { name = name, id = o.id, disk_format = o.disk_format or "raw",
+    container_format = o.container_format or "bare", visibility = visibility_of(cmd, o), tags = o.tag,
+    min_disk = cli.integer(cmd, "min-disk", o.min_disk), min_ram = cli.integer(cmd, "min-ram", o.min_ram) })
+end
+
+local function readable(path)
+  local f = io.open(path, "rb")
+  if not f then cli.die(EXIT.usage, "cannot read " .. path) end
+  f:close()
+end
+
+command { name = "images create", summary = "create an image (openstack image create)", npos = { 1, 1 },
+  opts = { id = "value", disk_format = "value", container_format = "value", min_disk = "value",
+    min_ram = "value", property = "list", tag = "list", visibility = "value", public = "flag",
+    private = "flag", shared = "flag", community = "flag", protected = "flag", unprotected = "flag",
+    file = "value" },
+  usage = [[
+usage: ims images create NAME [--disk-format raw] [--container-format bare] [--min-disk GB]
+                         [--min-ram MB] [--property K=V]... [--tag T]... [--id UUID]
+                         [--public | --private | --shared | --community] [--visibility V]
+                         [--protected | --unprotected] [--file PATH] [-f FORMAT] [-c FIELD]...
+Creates an image, as `openstack image create` (options as --opt value or --opt=value; the
+formats default to raw and bare); with --file, uploads PATH into it, verified against the digest
+Glance records (a failed upload deletes the image again; --protected is set after the upload).
+Shows the image as Field | Value.
+examples:
+  ims images create golden --disk-format qcow2 --min-disk 10 --property os_distro=debian --file web.qcow2
+  ims images create empty --private --tag os=linux -f value -c id]],
+  run = function(pos, o, cmd)
+    local attrs = create_attrs(cmd, o, pos[1])
+    if o.file then readable(o.file) end
+    local c <close> = client()
+    local img, err
+    if o.file then
+      -- protected after the upload, so that a failed upload can still delete the image it made
+      img, err = c.images:import(o.file, attrs, { progress = cli.progress("upload") })
+      if img and o.protected then img, err = c.images:update(img, { protected = true }) end
+    else
+      attrs.protected = o.protected and true or nil
+      img, err = c.images:create(attrs)
+    end
+    cli.show(record(check(img, err)))
+  end }
+
 command { name = "images upload", summary = "create an image and upload a file into it",
   npos = { 1, 1 },
   opts = { name = "value", disk_format = "value", container_format = "value", visibility = "value",
-    tag = "list", reuse = "flag", min_disk = "value", min_ram = "value", property = "list" },
+    tag = "list", reuse = "flag", min_disk = "value", min_ram = "value", property = "list",
+    public = "flag", private = "flag", shared = "flag", community = "flag" },
   usage = [[
 usage: ims images upload FILE --name N [--disk-format raw] [--container-format bare]
                          [--visibility private|shared|community|public] [--tag T]...
+                         [--public | --private | --shared | --community]
                          [--min-disk GB] [--min-ram MB] [--property K=V]... [--reuse] [-f json]
 Creates an image and uploads FILE into it, verified against the digest Glance records; if the
 upload fails the image is deleted again. --reuse: when an active image of the project with this
@@ -97,17 +177,8 @@ name already holds FILE's bytes, print its id instead of uploading again. Prints
 (On Huawei Cloud, Glance uploads stop at 2 GB: use `ims images import-file` for real disks.)]],
   run = function(pos, o, cmd)
     if not o.name then cli.usage(cmd, "--name is required") end
-    local f = io.open(pos[1], "rb")
-    if not f then cli.die(EXIT.usage, "cannot read " .. pos[1]) end
-    f:close()
-    local attrs = { name = o.name, disk_format = o.disk_format or "raw",
-      container_format = o.container_format or "bare", visibility = o.visibility, tags = o.tag,
-      min_disk = cli.integer(cmd, "min-disk", o.min_disk), min_ram = cli.integer(cmd, "min-ram", o.min_ram) }
-    for _, kv in ipairs(o.property or {}) do
-      local k, v = kv:match("^([^=]+)=(.*)$")
-      if not k then cli.usage(cmd, "--property takes KEY=VALUE (got " .. kv .. ")") end
-      attrs[k] = v
-    end
+    readable(pos[1])
+    local attrs = create_attrs(cmd, o, o.name)
     local c <close> = client()
     -- import: a failed upload deletes the image it made, so no half-made image is left behind
     local img, err, how = c.images:import(pos[1], attrs,
@@ -154,24 +225,21 @@ local function changes_from(cmd, o, unset)
     for _, k in ipairs(o.property or {}) do ch[k] = ims.null end
     return ch
   end
-  ch.name, ch.visibility = o.name, o.visibility
+  ch.name, ch.visibility = o.name, visibility_of(cmd, o)
   ch.min_disk, ch.min_ram = cli.integer(cmd, "min-disk", o.min_disk), cli.integer(cmd, "min-ram", o.min_ram)
   if o.protected then ch.protected = true end
   if o.unprotected then ch.protected = false end
-  for _, kv in ipairs(o.property or {}) do
-    local k, v = kv:match("^([^=]+)=(.*)$")
-    if not k then cli.usage(cmd, "--property takes KEY=VALUE (got " .. kv .. ")") end
-    ch[k] = v
-  end
-  return ch
+  return properties_into(cmd, o, ch)
 end
 
 command { name = "images set", summary = "change an image's fields, properties and tags", npos = { 1, 1 },
   opts = { name = "value", visibility = "value", min_disk = "value", min_ram = "value",
-    property = "list", tag = "list", protected = "flag", unprotected = "flag" },
+    property = "list", tag = "list", protected = "flag", unprotected = "flag", public = "flag",
+    private = "flag", shared = "flag", community = "flag" },
   usage = [[
 usage: ims images set IMAGE [--name N] [--visibility V] [--min-disk GB] [--min-ram MB]
                       [--property K=V]... [--tag T]... [--protected | --unprotected]
+                      [--public | --private | --shared | --community]
 Changes an image (one PATCH; --tag adds tags).
 examples:
   ims images set golden --property os_distro=debian --min-disk 10
