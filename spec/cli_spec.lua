@@ -1,13 +1,13 @@
--- The `ims` command, driven as a user would: arguments, environment, output, exit codes.
+-- The `ims` command, driven as a user would: arguments, environment, output, exit codes; every
+-- command of the command table both piped and in a pseudo-terminal (the table-driven block at the end).
 local env = require "support.env"
 local json = require "ims.json"
 local raw = require "support.raw"
 
 local S = env.stack
 
--- Runs bin/ims with the stack's AK/SK in the environment; returns stdout, stderr, exit code.
-local function ims(args, extra_env)
-  local errf = env.tmpfile("cli.err")
+-- The command line running bin/ims with the stack's AK/SK (project A) in the environment.
+local function ims_command(args, extra_env)
   local vars = {
     LUA_PATH_5_4 = "lua/?.lua;lua/?/init.lua;;",
     LUA_CPATH_5_4 = (os.getenv("IMS_TEST_CPATH") or "build/?.so") .. ";;",
@@ -17,8 +17,14 @@ local function ims(args, extra_env)
   for k, v in pairs(extra_env or {}) do vars[k] = v end
   local cmd = { "env -u OS_AUTH_URL -u IMS_TOKEN" }
   for k, v in pairs(vars) do cmd[#cmd + 1] = k .. "='" .. v .. "'" end
-  cmd[#cmd + 1] = "lua5.4 bin/ims " .. args .. " 2>" .. errf .. " </dev/null; echo \"rc=$?\""
-  local p = io.popen(table.concat(cmd, " "))
+  cmd[#cmd + 1] = "lua5.4 bin/ims " .. args
+  return table.concat(cmd, " ")
+end
+
+-- Runs bin/ims with the stack's AK/SK in the environment; returns stdout, stderr, exit code.
+local function ims(args, extra_env)
+  local errf = env.tmpfile("cli.err")
+  local p = io.popen(ims_command(args, extra_env) .. " 2>" .. errf .. " </dev/null; echo \"rc=$?\"")
   local out = p:read("a")
   p:close()
   local f = io.open(errf)
@@ -385,4 +391,568 @@ describe("the ims command with OBS", function()
     assert.matches("problem: an image named", err)
     raw.admin("DELETE", "/faults")
   end)
+end)
+
+-- Runs bin/ims in a pseudo-terminal (script(1)), stdout and stderr both on it as at a shell;
+-- returns the transcript (CR LF made LF) as stdout and as stderr, and the exit code.
+local function ims_tty(args, extra_env)
+  local sh = env.tmpfile("tty.sh")
+  local preload = os.getenv("LD_PRELOAD") or ""
+  -- script(1) runs without the sanitizer preload (make asan); lua5.4 inside gets it back
+  env.write(sh, (preload ~= "" and ("export LD_PRELOAD='" .. preload .. "'\n") or "")
+    .. "exec " .. ims_command(args, extra_env) .. "\n")
+  local transcript = env.tmpfile("tty.out")
+  local p = io.popen("env -u LD_PRELOAD script -qec 'sh " .. sh .. "' /dev/null </dev/null >" .. transcript
+    .. " 2>&1; echo rc=$?")
+  local rc = tonumber(p:read("a"):match("rc=(%d+)"))
+  p:close()
+  local text = assert(env.read(transcript)):gsub("\r\n", "\n")
+  return text, text, rc
+end
+
+-- Every command of the command table (lua/ims/cli/commands.lua), each run both ways: piped
+-- (stdout and stderr apart, no terminal) and in a pseudo-terminal. Each case makes what it
+-- needs with the SDK, runs a representative invocation and checks the output, the exit code
+-- and what changed on the server (through the SDK).
+describe("every ims command, in a pseudo-terminal and piped", function()
+  local ims_sdk = require "ims"
+  local cli = require "ims.cli"
+  require "ims.cli.commands" -- fills cli.commands / cli.order
+
+  local A, B, A2
+  local made, made2 = {}, {}
+  local obs_env, b_env
+  local UUIDP = "%x+%-%x+%-%x+%-%x+%-%x+"
+
+  local function sdk(ak, sk, project, endpoint)
+    return ims_sdk.new { endpoint = endpoint or S.IMS_ENDPOINT, project_id = project,
+      obs_endpoint = S.IMS_OBS_ENDPOINT, auth = { ak = ak, sk = sk } }
+  end
+
+  setup(function()
+    raw.admin("POST", "/jobs", { duration = 0.3 })
+    A = sdk(S.IMS_AK_A, S.IMS_SK_A, S.IMS_PROJECT_A)
+    B = sdk(S.IMS_AK_B, S.IMS_SK_B, S.IMS_PROJECT_B)
+    A2 = sdk(S.IMS_AK_A, S.IMS_SK_A, S.IMS_PROJECT_A_2, S.IMS_ENDPOINT_2)
+    obs_env = { IMS_OBS_ENDPOINT = S.IMS_OBS_ENDPOINT, HUAWEICLOUD_SDK_REGION = S.IMS_REGION }
+    b_env = { HUAWEICLOUD_SDK_AK = S.IMS_AK_B, HUAWEICLOUD_SDK_SK = S.IMS_SK_B,
+      HUAWEICLOUD_SDK_PROJECT_ID = S.IMS_PROJECT_B }
+  end)
+
+  teardown(function()
+    for _, id in ipairs(made) do
+      A.images:update(id, { protected = false })
+      A.images:delete(id, { ignore_missing = true })
+    end
+    for _, id in ipairs(made2) do A2.images:delete(id, { ignore_missing = true }) end
+    A:close(); B:close(); A2:close()
+  end)
+
+  local function keep(id)
+    made[#made + 1] = id
+    return id
+  end
+
+  -- A queued image of project A (attrs added to a unique name, raw, bare).
+  local function image(mode, attrs)
+    local a = { name = unique("every-" .. mode), disk_format = "raw", container_format = "bare" }
+    for k, v in pairs(attrs or {}) do a[k] = v end
+    local img = assert(A.images:create(a))
+    keep(img.id)
+    return img
+  end
+
+  -- An active image holding `bytes` random bytes, tagged "every"; returns it and its file.
+  local function data_image(mode, bytes)
+    local file = env.tmpfile("every.raw")
+    env.write_random(file, bytes or 64 * 1024)
+    local img = assert(A.images:import(file, { name = unique("every-data-" .. mode), disk_format = "raw",
+      container_format = "bare", tags = { "every" } }))
+    keep(img.id)
+    return img, file
+  end
+
+  -- An image shared with project B, its member pending.
+  local function shared_image(mode)
+    local img = image(mode, { visibility = "shared" })
+    assert(A.images:create_member(img, S.IMS_PROJECT_B))
+    return img
+  end
+
+  -- An object of `bytes` random bytes in the bucket; returns its key and the local file.
+  local function object(key, bytes)
+    local file = env.tmpfile(key:match("[^/]+$"))
+    env.write_random(file, bytes or 4096)
+    assert(A.obs:put(S.IMS_BUCKET, key, file))
+    return key, file
+  end
+
+  local function gone(res, err)
+    assert.is_nil(res)
+    assert.equal(404, err.status)
+  end
+
+  local function sorted(t)
+    local c = { table.unpack(t) }
+    table.sort(c)
+    return c
+  end
+
+  -- The transfer progress each way: a bar redrawn in place on a terminal, lines piped.
+  local function progressed(mode, label, err)
+    if mode == "tty" then
+      assert.truthy(err:find("\r" .. label .. " [" .. string.rep("#", 30) .. "] 100%", 1, true), err)
+    else
+      assert.matches(label .. " 100%% %(%d+ of %d+ bytes%)\n", err)
+      assert.is_nil(err:find("\r", 1, true))
+    end
+  end
+
+  local function sha512_of_image(c, id)
+    return assert(c.images:download(id, function() end, { digests = { "sha512" } })).sha512
+  end
+
+  local CASES = {}
+
+  CASES["images list"] = function(m, run)
+    local img = data_image(m)
+    local out, err, rc = run("images list --name " .. img.name .. " --long")
+    assert.equal(0, rc, err)
+    assert.matches("| ID%s+| Name%s+| Status%s+| Size%s+| Disk Format%s+| Visibility%s+| Tags%s+|", out)
+    assert.matches("| " .. lit(img.id) .. " | " .. lit(img.name) .. " | active | 65536 | raw%s+| shared%s+| every%s+|",
+      out)
+    out, err, rc = run("images list --name=" .. img.name .. " --status queued -f value -c id")
+    assert.equal(0, rc, err)
+    assert.equal("", out) -- the filter reached the server
+  end
+
+  CASES["images show"] = function(m, run)
+    local img = data_image(m)
+    local out, err, rc = run("images show " .. img.name .. " -f json")
+    assert.equal(0, rc, err)
+    local doc = json.decode(out)
+    assert.same({ img.id, img.name, "active", img.os_hash_value, { "every" } },
+      { doc.id, doc.name, doc.status, doc.os_hash_value, doc.tags })
+    err, rc = select(2, run("images show no-such-" .. img.name))
+    assert.equal(1, rc)
+    assert.matches("no image named 'no%-such%-", err)
+  end
+
+  CASES["images create"] = function(m, run)
+    local file = env.tmpfile("create.qcow2")
+    env.write_random(file, 256 * 1024)
+    local name = unique("every-create-" .. m)
+    local out, err, rc = run("images create " .. name .. " --disk-format=qcow2 --container-format bare"
+      .. " --min-disk 2 --min-ram=128 --property os_distro=debian --property=k=v --tag T1 --tag=T2"
+      .. " --shared --protected --file " .. file)
+    assert.equal(0, rc, err)
+    local id = out:match("| id%s+| (" .. UUIDP .. ")%s+|")
+    assert.is_string(id, out)
+    keep(id)
+    assert.matches("| name%s+| " .. lit(name) .. "%s+|", out) -- Field | Value, as openstack shows it
+    assert.matches("| protected%s+| true%s+|", out)
+    progressed(m, "upload", err)
+    local img = assert(A.images:get(id))
+    assert.same({ name, "qcow2", "bare", 2, 128, "debian", "v", "shared", true, "active", 256 * 1024 },
+      { img.name, img.disk_format, img.container_format, img.min_disk, img.min_ram, img.os_distro, img.k,
+        img.visibility, img.protected, img.status, img.size })
+    assert.same({ "T1", "T2" }, sorted(img.tags))
+    assert.equal("sha512", img.os_hash_algo)
+    assert.equal(env.sha512_file(file), img.os_hash_value)
+    -- no --file: a queued image; openstack's visibility flags; -f/-c before the command
+    out, err, rc = run("-f value -c id -c status -c visibility images create " .. name .. "-q --community")
+    assert.equal(0, rc, err)
+    local qid = out:match("^(" .. UUIDP .. ")\nqueued\ncommunity\n$")
+    assert.is_string(qid, out)
+    keep(qid)
+    assert.equal("community", assert(A.images:get(qid)).visibility)
+    -- misuse: exit 2 before any request
+    for args, says in pairs {
+      ["images create " .. name .. "-x --public --private"] = "give one visibility %(%-%-public and %-%-private%)",
+      ["images create " .. name .. "-x --property min_disk=3"] = "use %-%-min%-disk",
+      ["images create " .. name .. "-x --protected --unprotected"] = "not both",
+      ["images create " .. name .. "-x --min-disk=big"] = "%-%-min%-disk must be a number",
+      ["images create " .. name .. "-x --file /nonexistent"] = "cannot read /nonexistent",
+      ["images create"] = "wrong number of arguments",
+    } do
+      err, rc = select(2, run(args))
+      assert.equal(2, rc, args)
+      assert.matches(says, err)
+    end
+    assert.equal(0, #assert(A.images:list { name = name .. "-x" }))
+  end
+
+  CASES["images upload"] = function(m, run)
+    local file = env.tmpfile("up.raw")
+    env.write_random(file, 512 * 1024)
+    local name = unique("every-upload-" .. m)
+    local out, err, rc = run("images upload " .. file .. " --name " .. name .. " --tag up --private --min-disk=1")
+    assert.equal(0, rc, err)
+    local id = out:match("(" .. UUIDP .. ")\n$")
+    assert.is_string(id, out)
+    keep(id)
+    if m == "piped" then assert.equal(id .. "\n", out) end -- only the id on stdout
+    progressed(m, "upload", err)
+    local img = assert(A.images:get(id))
+    assert.same({ name, "active", 512 * 1024, "private", 1, { "up" } },
+      { img.name, img.status, img.size, img.visibility, img.min_disk, img.tags })
+    assert.equal(env.sha512_file(file), img.os_hash_value)
+  end
+
+  CASES["images download"] = function(m, run)
+    local img, file = data_image(m, 300 * 1024)
+    local dest = env.tmpfile("down.raw")
+    local out, err, rc = run("images download " .. img.name .. " " .. dest)
+    assert.equal(0, rc, err)
+    assert.matches(lit(dest) .. " 307200 bytes, verified\n", out)
+    progressed(m, "download", err)
+    assert.equal(env.sha512_file(file), env.sha512_file(dest))
+  end
+
+  CASES["images delete"] = function(m, run)
+    local x, y = image(m), image(m)
+    local _, err, rc = run("images delete " .. x.id .. " " .. y.name)
+    assert.equal(0, rc, err)
+    gone(A.images:get(x.id))
+    gone(A.images:get(y.id))
+    _, err, rc = run("images delete 00000000-0000-0000-0000-000000000000")
+    assert.equal(1, rc)
+    assert.matches("DELETE [^\n]*: 404", err)
+  end
+
+  CASES["images set"] = function(m, run)
+    local img = image(m)
+    local _, err, rc = run("images set " .. img.name .. " --property os_distro=debian --min-disk=4"
+      .. " --min-ram 64 --tag gold --shared --name " .. img.name .. "-renamed")
+    assert.equal(0, rc, err)
+    local now = assert(A.images:get(img.id))
+    assert.same({ img.name .. "-renamed", "debian", 4, 64, "shared", { "gold" } },
+      { now.name, now.os_distro, now.min_disk, now.min_ram, now.visibility, now.tags })
+  end
+
+  CASES["images unset"] = function(m, run)
+    local img = image(m, { os_distro = "debian", tags = { "gold", "keep" } })
+    local _, err, rc = run("images unset " .. img.id .. " --property os_distro --tag gold")
+    assert.equal(0, rc, err)
+    local now = assert(A.images:get(img.id))
+    assert.is_nil(now.os_distro)
+    assert.same({ "keep" }, now.tags)
+  end
+
+  CASES["images tag add"] = function(m, run)
+    local img = image(m)
+    local _, err, rc = run("images tag add " .. img.name .. " os=linux")
+    assert.equal(0, rc, err)
+    assert.same({ "os=linux" }, assert(A.images:get(img.id)).tags)
+  end
+
+  CASES["images tag remove"] = function(m, run)
+    local img = image(m, { tags = { "a", "b" } })
+    local _, err, rc = run("images tag remove " .. img.id .. " a")
+    assert.equal(0, rc, err)
+    assert.same({ "b" }, assert(A.images:get(img.id)).tags)
+  end
+
+  CASES["images member list"] = function(m, run)
+    local img = shared_image(m)
+    local out, err, rc = run("images member list " .. img.name .. " -f value -c member_id -c status")
+    assert.equal(0, rc, err)
+    assert.equal(S.IMS_PROJECT_B .. " pending\n", out)
+    out, err, rc = run("images member list " .. img.id)
+    assert.equal(0, rc, err)
+    assert.matches("| " .. lit(img.id) .. " | " .. S.IMS_PROJECT_B .. " | pending |", out)
+  end
+
+  -- member create, share and add project: the image becomes shared, B a pending member
+  local function shares(cmd)
+    return function(m, run)
+      local img = image(m)
+      local out, err, rc = run(cmd .. " " .. img.name .. " " .. S.IMS_PROJECT_B)
+      assert.equal(0, rc, err)
+      assert.matches(lit(img.id) .. " shared with " .. S.IMS_PROJECT_B .. " %(pending%)\n", out)
+      assert.equal("shared", assert(A.images:get(img.id)).visibility)
+      assert.equal("pending", assert(B.images:get_member(img.id, S.IMS_PROJECT_B)).status)
+    end
+  end
+  CASES["images member create"] = shares("images member create")
+  CASES["images share"] = shares("images share")
+  CASES["images add project"] = shares("images add project")
+
+  -- member delete and remove project: B no longer sees the image
+  local function unshares(cmd)
+    return function(m, run)
+      local img = shared_image(m)
+      local _, err, rc = run(cmd .. " " .. img.id .. " " .. S.IMS_PROJECT_B)
+      assert.equal(0, rc, err)
+      assert.equal(0, #assert(A.images:list_members(img.id)))
+      gone(B.images:get(img.id))
+      _, err, rc = run(cmd .. " " .. img.id .. " " .. S.IMS_PROJECT_B) -- not a member any more
+      assert.equal(1, rc)
+      assert.matches("404", err)
+    end
+  end
+  CASES["images member delete"] = unshares("images member delete")
+  CASES["images remove project"] = unshares("images remove project")
+
+  -- member accept and reject: refused to the owner (with a hint saying who can), done by B
+  local function member_status(verb, status)
+    return function(m, run)
+      local img = shared_image(m)
+      local _, err, rc = run("images member " .. verb .. " " .. img.id)
+      assert.equal(1, rc, err)
+      assert.matches("PUT [^\n]*: 403 ", err)
+      assert.matches("\nhint: this client's project %(" .. S.IMS_PROJECT_A .. "%) is not a member of the image", err)
+      assert.matches("with the member project's credentials", err)
+      assert.equal("pending", assert(A.images:get_member(img.id, S.IMS_PROJECT_B)).status)
+      local out
+      out, err, rc = run("images member " .. verb .. " " .. img.id, b_env)
+      assert.equal(0, rc, err)
+      assert.equal(img.id .. " " .. status .. "\n", out)
+      assert.equal(status, assert(A.images:get_member(img.id, S.IMS_PROJECT_B)).status)
+    end
+  end
+  CASES["images member accept"] = member_status("accept", "accepted")
+  CASES["images member reject"] = member_status("reject", "rejected")
+
+  CASES["images import-file"] = function(m, run)
+    local src = env.tmpfile("every-import.raw")
+    env.write_random(src, 200 * 1024)
+    local name = unique("every-import-" .. m)
+    local out, err, rc = run("images import-file " .. src .. " --bucket " .. S.IMS_BUCKET .. " --name " .. name
+      .. " --os-version 'Ubuntu 22.04 server 64bit'", obs_env)
+    assert.equal(0, rc, err)
+    local id = out:match("(" .. UUIDP .. ")\n$")
+    assert.is_string(id, out)
+    keep(id)
+    assert.matches("obs route: raw, 204800 bytes", err)
+    progressed(m, "upload", err)
+    local img = assert(A.images:get(id))
+    assert.same({ name, "active" }, { img.name, img.status })
+    assert.equal(env.sha512_file(src), sha512_of_image(A, id))
+  end
+
+  CASES["obs put"] = function(m, run)
+    local src = env.tmpfile("put.bin")
+    env.write_random(src, 100 * 1024)
+    local key = unique("every-obs-" .. m) .. "/put.bin"
+    local out, err, rc = run("obs put " .. src .. " " .. S.IMS_BUCKET .. " " .. key, obs_env)
+    assert.equal(0, rc, err)
+    assert.matches(lit(S.IMS_BUCKET .. ":" .. key) .. " 102400 bytes, etag %x+\n", out)
+    progressed(m, "upload", err)
+    assert.equal(102400, assert(A.obs:head(S.IMS_BUCKET, key)).size)
+    local back = env.tmpfile("put.back")
+    assert(A.obs:get(S.IMS_BUCKET, key, back))
+    assert.equal(env.sha512_file(src), env.sha512_file(back))
+  end
+
+  CASES["obs get"] = function(m, run)
+    local key, src = object(unique("every-get-" .. m) .. "/get.bin", 150 * 1024)
+    local dest = env.tmpfile("get.out")
+    local out, err, rc = run("obs get " .. S.IMS_BUCKET .. " " .. key .. " " .. dest, obs_env)
+    assert.equal(0, rc, err)
+    assert.matches(lit(dest) .. " 153600 bytes\n", out)
+    progressed(m, "download", err)
+    assert.equal(env.sha512_file(src), env.sha512_file(dest))
+    err, rc = select(2, run("obs get " .. S.IMS_BUCKET .. " " .. key .. ".none " .. dest, obs_env))
+    assert.equal(1, rc)
+    assert.matches("404 NoSuchKey", err)
+  end
+
+  CASES["obs list"] = function(m, run)
+    local prefix = unique("every-list-" .. m)
+    object(prefix .. "/a.bin", 2048)
+    object(prefix .. "/b.bin", 4096)
+    local out, err, rc = run("obs list " .. S.IMS_BUCKET .. " --prefix=" .. prefix .. "/ -f value -c key -c size",
+      obs_env)
+    assert.equal(0, rc, err)
+    assert.equal(prefix .. "/a.bin 2048\n" .. prefix .. "/b.bin 4096\n", out)
+  end
+
+  CASES["obs delete"] = function(m, run)
+    local k1 = object(unique("every-del-" .. m) .. "/1.bin")
+    local k2 = object(unique("every-del-" .. m) .. "/2.bin")
+    local _, err, rc = run("obs delete " .. S.IMS_BUCKET .. " " .. k1 .. " " .. k2, obs_env)
+    assert.equal(0, rc, err)
+    gone(A.obs:head(S.IMS_BUCKET, k1))
+    gone(A.obs:head(S.IMS_BUCKET, k2))
+  end
+
+  CASES["cloudimages quota"] = function(_, run)
+    local q = assert(A.cloudimages:quota()).resources[1]
+    local out, err, rc = run("cloudimages quota -f json")
+    assert.equal(0, rc, err)
+    local rows = json.decode(out)
+    assert.same({ "image", q.used, q.quota }, { rows[1].type, rows[1].used, rows[1].quota })
+    out, err, rc = run("cloudimages quota")
+    assert.equal(0, rc, err)
+    assert.matches("| Type%s+| Used%s+| Quota%s+|\n[^\n]+\n| image | " .. q.used .. "%s+| " .. q.quota .. "%s+|", out)
+  end
+
+  CASES["cloudimages os-versions"] = function(_, run)
+    local out, err, rc = run("cloudimages os-versions -f csv -c platform -c os_version")
+    assert.equal(0, rc, err)
+    assert.matches("^Platform,OS Version\n", out)
+    assert.matches("\nUbuntu,Ubuntu 22%.04 server 64bit\n", out)
+  end
+
+  -- the job calls print JOB STATUS IMAGE with --wait: the image is there, named as asked
+  local function job_image(out, name)
+    local job, id = out:match("(%S+) SUCCESS (" .. UUIDP .. ")\n$")
+    assert.is_string(id, out)
+    keep(id)
+    assert.equal("SUCCESS", assert(A.jobs:get(job)).status)
+    local img = assert(A.images:get(id))
+    assert.same({ name, "active" }, { img.name, img.status })
+    return img
+  end
+
+  CASES["cloudimages create"] = function(m, run)
+    local name = unique("every-cc-" .. m)
+    local body = json.encode { name = name, image_url = S.IMS_BUCKET .. ":" .. S.IMS_IMPORT_OBJECT, min_disk = 1 }
+    local out, err, rc = run("cloudimages create --body '" .. body .. "' --wait --timeout 60")
+    assert.equal(0, rc, err)
+    job_image(out, name)
+    err, rc = select(2, run("cloudimages create --body '{\"name\": 3}'"))
+    assert.equal(2, rc)
+    assert.matches("ims.cloudimages:create", err)
+  end
+
+  CASES["cloudimages quick-import"] = function(m, run)
+    local key, src = object("quick/" .. unique("every-" .. m) .. ".zvhd2", 128 * 1024)
+    local name = unique("every-qi-" .. m)
+    local body = json.encode { name = name, min_disk = 40, os_version = "Ubuntu 22.04 server 64bit",
+      image_url = S.IMS_BUCKET .. ":" .. key }
+    local out, err, rc = run("cloudimages quick-import --body '" .. body .. "'") -- no --wait: the job id
+    assert.equal(0, rc, err)
+    local job = out:match("^(%x+)\n$")
+    assert.is_string(job, out)
+    local jobs = assert(A.jobs:wait_all({ job }, { interval = 0.1, timeout = 60 }))
+    assert.equal("SUCCESS", jobs[1].status)
+    keep(jobs[1].image_id)
+    assert.equal(name, assert(A.images:get(jobs[1].image_id)).name)
+    assert.equal(env.sha512_file(src), sha512_of_image(A, jobs[1].image_id))
+  end
+
+  CASES["cloudimages data-image"] = function(m, run)
+    local name = unique("every-di-" .. m)
+    local body = json.encode { name = name, min_disk = 40, image_url = S.IMS_BUCKET .. ":" .. S.IMS_IMPORT_OBJECT }
+    local out, err, rc = run("cloudimages data-image --body '" .. body .. "' --wait")
+    assert.equal(0, rc, err)
+    job_image(out, name)
+  end
+
+  CASES["cloudimages whole-image"] = function(m, run)
+    local name = unique("every-wi-" .. m)
+    local f = env.write(env.tmpfile("whole.json"), json.encode { name = name, instance_id = S.IMS_INSTANCE_STOPPED })
+    local out, err, rc = run("cloudimages whole-image --body @" .. f .. " --wait")
+    assert.equal(0, rc, err)
+    assert.equal("true", job_image(out, name).__whole_image)
+  end
+
+  CASES["cloudimages export"] = function(m, run)
+    local img, file = data_image(m)
+    local key = "exports/" .. unique("every-" .. m) .. ".qcow2"
+    local out, err, rc = run("cloudimages export " .. img.name .. " --bucket-url " .. S.IMS_BUCKET .. ":" .. key
+      .. " --file-format qcow2 --wait")
+    assert.equal(0, rc, err)
+    assert.matches("^%S+ SUCCESS", out)
+    local back = env.tmpfile("export.back")
+    assert(A.obs:get(S.IMS_BUCKET, key, back))
+    assert.equal(env.sha512_file(file), env.sha512_file(back))
+    err, rc = select(2, run("cloudimages export " .. img.id .. " --bucket-url " .. S.IMS_BUCKET .. ":x.qcow2"))
+    assert.equal(2, rc)
+    assert.matches("%-%-file%-format or %-%-quick is required", err)
+  end
+
+  CASES["cloudimages register"] = function(m, run)
+    local queued = image(m)
+    local out, err, rc = run("cloudimages register " .. queued.name .. " " .. S.IMS_BUCKET .. ":"
+      .. S.IMS_IMPORT_OBJECT .. " --wait")
+    assert.equal(0, rc, err)
+    assert.matches("^%S+ SUCCESS", out)
+    local now = assert(A.images:get(queued.id))
+    assert.equal("active", now.status)
+    assert.equal(assert(A.obs:head(S.IMS_BUCKET, S.IMS_IMPORT_OBJECT)).size, now.size)
+  end
+
+  CASES["cloudimages copy"] = function(m, run)
+    local img, file = data_image(m)
+    local name = unique("every-copy-" .. m)
+    local out, err, rc = run("cloudimages copy " .. img.name .. " --name " .. name .. " --wait")
+    assert.equal(0, rc, err)
+    local copy = job_image(out, name)
+    assert.is_true(copy.id ~= img.id)
+    assert.equal(env.sha512_file(file), sha512_of_image(A, copy.id))
+  end
+
+  CASES["cloudimages replicate"] = function(m, run)
+    local img = data_image(m)
+    local out, err, rc = run("cloudimages replicate " .. img.id .. " " .. S.IMS_REGION_2
+      .. " --agency " .. S.IMS_AGENCY .. " --timeout 60")
+    assert.equal(0, rc, err)
+    assert.matches("| Region%s+| Image ID%s+| Error%s+|", out)
+    local copy = out:match("| " .. lit(S.IMS_REGION_2) .. "%s+| (" .. UUIDP .. ") |")
+    assert.is_string(copy, out)
+    made2[#made2 + 1] = copy
+    local there = assert(A2.images:get(copy)) -- in the target region's project
+    assert.same({ img.name, S.IMS_PROJECT_A_2 }, { there.name, there.owner })
+    -- a region that fails: its row says why, exit 1
+    out, err, rc = run("-f json cloudimages replicate " .. img.id .. " eu-west-0 --agency " .. S.IMS_AGENCY
+      .. " --timeout 60")
+    assert.equal(1, rc, err)
+    local rows = json.decode(out)
+    assert.equal("eu-west-0", rows[1].region)
+    assert.is_nil(rows[1].image_id)
+    assert.matches("IMG%.0001", rows[1].error)
+  end
+
+  CASES["jobs wait"] = function(m, run)
+    local function job(name)
+      return raw.call { method = "POST", path = "/v1/cloudimages/wholeimages/action",
+        json = { name = name, instance_id = S.IMS_INSTANCE_STOPPED } }.json.job_id
+    end
+    local n1, n2 = unique("every-jw-" .. m), unique("every-jw-" .. m)
+    local j1, j2 = job(n1), job(n2)
+    local out, err, rc = run("jobs wait " .. j1 .. " " .. j2 .. " --interval 0.1")
+    assert.equal(0, rc, err)
+    for j, name in pairs { [j1] = n1, [j2] = n2 } do
+      local id = out:match(lit(j) .. " SUCCESS (" .. UUIDP .. ")\n")
+      assert.is_string(id, out)
+      keep(id)
+      assert.equal(name, assert(A.images:get(id)).name)
+      if m == "tty" then
+        assert.matches(lit(j) .. "%s+%[####################%] 100%% SUCCESS", err)
+      else
+        assert.equal(1, select(2, err:gsub(lit(j) .. " SUCCESS\n", "")), err)
+      end
+    end
+    if m == "tty" then assert.truthy(err:find("\27[K", 1, true), "redrawn in place") end
+    local bad = raw.call { method = "POST", path = "/v2/cloudimages/action", json = { name = unique("every-jf"),
+      image_url = S.IMS_BUCKET .. ":missing.raw", min_disk = 40 } }.json.job_id
+    out, err, rc = run("jobs wait " .. bad .. " --interval 0.1")
+    assert.equal(3, rc, err)
+    assert.matches(lit(bad) .. " FAIL IMG%.0057", out)
+  end
+
+  local RUN = { piped = ims, tty = ims_tty }
+
+  it("has a case for every command in the command table, and none for a command it lacks", function()
+    local missing = {}
+    for _, name in ipairs(cli.order) do
+      if not CASES[name] then missing[#missing + 1] = name end
+    end
+    assert.same({}, missing)
+    for name in pairs(CASES) do assert.is_table(cli.commands[name], "a case for no command: " .. name) end
+    assert.is_true(#cli.order >= 34)
+  end)
+
+  for _, name in ipairs(cli.order) do
+    for _, mode in ipairs { "piped", "tty" } do
+      it(name .. " (" .. (mode == "tty" and "pseudo-terminal" or "piped") .. ")", function()
+        local case = CASES[name]
+        if not case then error("no case for `ims " .. name .. "` in spec/cli_spec.lua") end
+        case(mode, RUN[mode])
+      end)
+    end
+  end
 end)
