@@ -338,6 +338,9 @@ describe("client.images against Glance", function()
   it("says that only the member project accepts or rejects, when the owner tries", function()
     local img = new_image { visibility = "shared" }
     local m = assert(img:create_member(env.project_b)) -- the owner's member object
+    -- (printed by id and name, not as table: 0x...)
+    assert.equal("ims.Image " .. img.id .. " (" .. img.name .. ", queued)", tostring(img))
+    assert.equal("ims.Member " .. env.project_b .. " of " .. img.id .. " (pending)", tostring(m))
     for _, call in ipairs {
       { "member:accept", function() return m:accept() end, env.project_b },
       { "member:reject", function() return m:reject() end, env.project_b },
