@@ -571,6 +571,7 @@ describe("every ims command, in a pseudo-terminal and piped", function()
       ["images create " .. name .. "-x --public --private"] = "give one visibility %(%-%-public and %-%-private%)",
       ["images create " .. name .. "-x --property min_disk=3"] = "use %-%-min%-disk",
       ["images create " .. name .. "-x --protected --unprotected"] = "not both",
+      ["images create " .. name .. "-x --visibility=everyone"] = "%-%-visibility must be public, private",
       ["images create " .. name .. "-x --min-disk=big"] = "%-%-min%-disk must be a number",
       ["images create " .. name .. "-x --file /nonexistent"] = "cannot read /nonexistent",
       ["images create"] = "wrong number of arguments",

@@ -111,6 +111,9 @@ local function visibility_of(cmd, o)
       v, given = w, "--" .. w
     end
   end
+  if v and not ({ public = true, private = true, shared = true, community = true })[v] then
+    cli.usage(cmd, "--visibility must be public, private, shared or community")
+  end
   if o.protected and o.unprotected then cli.usage(cmd, "--protected or --unprotected, not both") end
   return v
 end
