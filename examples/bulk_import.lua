@@ -1,4 +1,4 @@
--- Import several disk images from a bucket at once: one IMS import job per object, waited on
+--- Import several disk images from a bucket at once: one IMS import job per object, waited on
 -- together with client.jobs:wait_all, a line per job state change while they run and a summary
 -- table at the end.
 --

@@ -1,4 +1,4 @@
--- Export every image that matches an IMS filter to a bucket: one export job per image, all
+--- Export every image that matches an IMS filter to a bucket: one export job per image, all
 -- waited on together with ONE client.jobs:wait_all, then one result line per image.
 --
 --   lua5.4 examples/export_matching.lua [TAG]

@@ -1,4 +1,4 @@
--- A complete Glance v2 workflow: import a file as an image with a progress bar, tag it,
+--- A complete Glance v2 workflow: import a file as an image with a progress bar, tag it,
 -- share it with a second project (which accepts it and downloads identical bytes), list,
 -- and clean up.
 --

@@ -1,4 +1,4 @@
--- A golden-image pipeline on IMS: import a disk image from a bucket, tag it, share it with a
+--- A golden-image pipeline on IMS: import a disk image from a bucket, tag it, share it with a
 -- second project that accepts it, back up a stopped server as a whole image, export the golden
 -- image to the bucket, find what was made with IMS filters, and clean up.
 --

@@ -1,4 +1,4 @@
--- From a local disk file to an IMS image, the way real images travel on Huawei Cloud: plan the
+--- From a local disk file to an IMS image, the way real images travel on Huawei Cloud: plan the
 -- import (every problem at once, before moving a byte), upload the file to an OBS bucket in
 -- parallel parts, let IMS import it, wait, and delete the object. With IMS_JOURNAL, a rerun
 -- after a crash continues the upload where it stopped and re-attaches to a job already started.

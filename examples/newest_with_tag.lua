@@ -1,5 +1,5 @@
--- Find the newest image carrying a tag and print its id, for pipelines that build on "the
--- latest golden image":
+--- Find the newest image carrying a tag and print its id, for pipelines that build on "the
+-- latest golden image".
 --
 --   image_id=$(lua5.4 examples/newest_with_tag.lua role=golden) || exit 1
 --

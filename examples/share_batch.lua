@@ -1,4 +1,4 @@
--- Share several images with several projects through IMS's batch calls: one job shares every
+--- Share several images with several projects through IMS's batch calls: one job shares every
 -- image with every project, one job per consumer accepts them all, and each job reports, per
 -- image and project, whether it worked. (share_many.lua does the same one call at a time with
 -- Glance's member API.)

@@ -1,4 +1,4 @@
--- Share one image with many projects, and accept it as each of them: the owner adds every
+--- Share one image with many projects, and accept it as each of them: the owner adds every
 -- consumer project as a member, then each consumer (with its own credentials) accepts. Safe to
 -- re-run: a project that is already a member (409) is accepted again, not reported as a failure.
 --

@@ -1,4 +1,5 @@
--- The reference docs (`make doc`): LDoc builds them with no warning, and scripts/doccheck passes
+-- The reference docs (`make doc`): LDoc builds them with no warning and renders their markdown
+-- (README, docs/*.md, the examples' descriptions), and scripts/doccheck passes
 -- on the tree, finds the whole public surface, and fails naming what is undocumented when run
 -- on a copy of the sources with a doc comment removed, a C doc block removed, a method added
 -- without one, or a doc comment naming a function that does not exist.
@@ -71,7 +72,7 @@ describe("reference docs", function()
   it("build with LDoc and no warning (make doc)", function()
     local dir = env.tmp .. "/ldoc"
     local out, rc = sh("rm -rf " .. dir .. " && mkdir -p " .. dir
-      .. " && cp -r lua src config.ld README.md examples " .. dir
+      .. " && cp -r lua src config.ld README.md docs examples " .. dir
       .. " && cd " .. dir .. " && ldoc --fatalwarnings .")
     assert.equal(0, rc, out)
     assert.matches("output written to", out, 1, true)
@@ -86,6 +87,54 @@ describe("reference docs", function()
     assert.matches("Session:submit", core, 1, true)
     assert.matches("Transfer:result", core, 1, true)
     assert.matches("file_digests", core, 1, true)
+  end)
+
+  -- What a browser shows is checked by scripts/doccheck-browser (`make doc`, chromium); this is
+  -- the same read from the HTML ldoc writes, with Debian's lua-discount as the markdown.
+  it("renders the markdown: README, docs/api.md and docs/core.md as topics, examples described",
+    function()
+    local dir = env.tmp .. "/ldoc-md"
+    local out, rc = sh("rm -rf " .. dir .. " && mkdir -p " .. dir
+      .. " && cp -r lua src config.ld README.md docs examples " .. dir
+      .. " && cd " .. dir .. " && ldoc --fatalwarnings .")
+    assert.equal(0, rc, out)
+    assert.not_matches("falling back to text", out, 1, true)
+    assert.not_matches("not found, using", out, 1, true)
+    local function text(html) -- what a reader sees outside code blocks and code spans
+      return (html:gsub("<pre.-</pre>", ""):gsub("<code>.-</code>", ""):gsub("<[^>]*>", ""))
+    end
+    local readme = read(dir .. "/doc/topics/README.md.html")
+    assert.matches("<h1[^>]*>lua%-ims</h1>", readme)
+    assert.matches('<h2 id="two%-commands">Two commands</h2>', readme)
+    assert.not_matches("\n## ", readme, 1, true)
+    assert.matches("<code>ims.Error</code>", readme, 1, true)
+    -- links between the markdown files (their paths in the repository) reach the topic pages
+    assert.matches('<a href="api.md.html"><code>docs/api.md</code></a>', readme, 1, true)
+    assert.matches('<a href="core.md.html"><code>docs/core.md</code></a>', readme, 1, true)
+    local api = read(dir .. "/doc/topics/api.md.html")
+    assert.matches("<table>%s*<thead>", api)
+    assert.matches("<td>%s*<code>ims.new%(opts%)</code>%s*</td>", api)
+    assert.matches('href="core.md.html#signing"', api, 1, true)
+    local core = read(dir .. "/doc/topics/core.md.html")
+    assert.matches('href="api.md.html#signing-imssignreq"', core, 1, true)
+    assert.matches('<h2 id="signing">', core, 1, true)
+    assert.matches('<h2 id="signing-imssignreq">', api, 1, true)
+    for name, page in pairs { README = readme, api = api, core = core } do
+      assert.not_matches("`[^`\n]+`", text(page), 1, name .. ": a literal `code` span")
+    end
+    -- every example is listed with its description (the first sentence of its doc comment)
+    local index = read(dir .. "/doc/index.html")
+    local examples = index:match('<div id="content">.*<h2>Examples</h2>(.*)$')
+    assert.is_truthy(examples, "no Examples table in index.html")
+    local listed = 0
+    for name, summary in examples:gmatch('<a href="examples/([^"]+)%.html">[^<]*</a></td>%s*'
+        .. '<td class="summary">(.-)</td>') do
+      listed = listed + 1
+      assert.matches("%a.*%.$", summary, 1, name .. " has no description: " .. summary)
+    end
+    assert.equal(10, listed)
+    assert.matches("Import several disk images from a bucket at once", examples, 1, true)
+    assert.not_matches("`[^`\n]+`", text(index), 1, "index.html: a literal `code` span")
   end)
 
   it("finds every public function of the code documented", function()

@@ -1,4 +1,4 @@
-/* A C host program embedding Lua 5.4 and lua-ims.
+/*** A C host program embedding Lua 5.4 and lua-ims.
  *
  * The lua-ims core is linked into the program (no core.so to find): luaL_requiref registers
  * it as "ims.core", and the Lua half of the SDK is loaded from IMS_LUA_DIR. The host hands the

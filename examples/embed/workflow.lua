@@ -1,4 +1,4 @@
--- Run by examples/embed/host.c: the host supplies the global `host` (credentials, log).
+--- Run by examples/embed/host.c: the host supplies the global `host` (credentials, log).
 -- luacheck: globals host
 local ims = require "ims"
 
