@@ -45,13 +45,16 @@ lint: deps
 	luacheck --no-color lua spec examples
 	$(MAKE) -B $(BUILD)/lint/ims/core.so BUILD=$(BUILD)/lint CFLAGS='-O2 -g -Werror'
 
-# The reference (LDoc; any warning fails) in doc/, then the check that every public function
-# is documented (scripts/doccheck).
+# The reference (LDoc, markdown by lua-discount; any warning fails) in doc/, then the check that
+# every public function is documented (scripts/doccheck) and a look at the pages in headless
+# chromium (scripts/doccheck-browser: headings, code spans, tables, examples' descriptions, links,
+# non-blank screenshots).
 .PHONY: doc
 doc:
-	scripts/deps test
+	scripts/deps doc
 	ldoc --fatalwarnings .
 	scripts/doccheck
+	scripts/doccheck-browser
 
 # The whole suite under valgrind (nodelete keeps libcurl's globals from looking lost at dlclose).
 valgrind:
