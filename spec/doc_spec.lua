@@ -68,12 +68,17 @@ local function doccheck(dir)
   return sh("scripts/doccheck" .. (dir and (" --root " .. dir) or ""))
 end
 
+-- LDoc over a copy of the tree in dir (the checkout's doc/ stays as it is).
+local function ldoc_copy(dir)
+  return sh("rm -rf " .. dir .. " && mkdir -p " .. dir
+    .. " && cp -r lua src config.ld README.md docs examples " .. dir
+    .. " && cd " .. dir .. " && ldoc --fatalwarnings .")
+end
+
 describe("reference docs", function()
   it("build with LDoc and no warning (make doc)", function()
     local dir = env.tmp .. "/ldoc"
-    local out, rc = sh("rm -rf " .. dir .. " && mkdir -p " .. dir
-      .. " && cp -r lua src config.ld README.md docs examples " .. dir
-      .. " && cd " .. dir .. " && ldoc --fatalwarnings .")
+    local out, rc = ldoc_copy(dir)
     assert.equal(0, rc, out)
     assert.matches("output written to", out, 1, true)
     for _, page in ipairs { "index.html", "modules/ims.html", "modules/ims.images.html",
@@ -94,9 +99,7 @@ describe("reference docs", function()
   it("renders the markdown: README, docs/api.md and docs/core.md as topics, examples described",
     function()
     local dir = env.tmp .. "/ldoc-md"
-    local out, rc = sh("rm -rf " .. dir .. " && mkdir -p " .. dir
-      .. " && cp -r lua src config.ld README.md docs examples " .. dir
-      .. " && cd " .. dir .. " && ldoc --fatalwarnings .")
+    local out, rc = ldoc_copy(dir)
     assert.equal(0, rc, out)
     assert.not_matches("falling back to text", out, 1, true)
     assert.not_matches("not found, using", out, 1, true)

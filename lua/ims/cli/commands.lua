@@ -103,6 +103,8 @@ end
 -- The visibility from --visibility V or openstack's --public/--private/--shared/--community
 -- (at most one of them).
 local VISIBILITIES = { "public", "private", "shared", "community" }
+local IS_VISIBILITY = {}
+for _, w in ipairs(VISIBILITIES) do IS_VISIBILITY[w] = true end
 local function visibility_of(cmd, o)
   local v, given = o.visibility, o.visibility and ("--visibility " .. o.visibility)
   for _, w in ipairs(VISIBILITIES) do
@@ -111,7 +113,7 @@ local function visibility_of(cmd, o)
       v, given = w, "--" .. w
     end
   end
-  if v and not ({ public = true, private = true, shared = true, community = true })[v] then
+  if v and not IS_VISIBILITY[v] then
     cli.usage(cmd, "--visibility must be public, private, shared or community")
   end
   if o.protected and o.unprotected then cli.usage(cmd, "--protected or --unprotected, not both") end
