@@ -155,6 +155,19 @@ describe("ims.core", function()
     assert.equal(core.digest("sha256", full), res.download_digests.sha256)
   end)
 
+  it("cuts a longer file to the body, whether it was replaced or restarted", function()
+    local path = env.tmpfile("longer.bin")
+    for _, append in ipairs { false, true } do
+      local f = assert(io.open(path, "wb"))
+      f:write(string.rep("Z", 5000))
+      f:close()
+      local res = assert(s:request { url = base .. "/bytes/3000?ignore_range=1", sink_file = path,
+        append = append })
+      assert.equal(200, res.status)
+      assert.equal(env.pattern_bytes(3000), env.read(path))
+    end
+  end)
+
   -- Past 1 MiB the digests move to a worker thread (src/hasher.c); these cross that line in
   -- every path that touches the digests mid-stream: a resumed prefix, a restart, an abort.
   describe("hashing large bodies on a worker thread", function()
