@@ -168,6 +168,36 @@ describe("ims.core", function()
     end
   end)
 
+  -- Inline (no digests) and, past 1 MiB with digests, from the writer thread of src/hasher.c.
+  it("fails a download whose file cannot be written, naming the file and the reason", function()
+    for _, digests in ipairs { {}, { "sha512" } } do
+      local res, err = s:request { url = base .. "/bytes/" .. 3 * 1024 * 1024, sink_file = "/dev/full",
+        download_digests = digests }
+      assert.is_nil(res)
+      assert.equal("FILE", err.code)
+      assert.matches("cannot write /dev/full: No space left on device", err.message, 1, true)
+    end
+    -- a file that takes the first 2 MiB and then refuses (sh counts ulimit -f in 512-byte blocks): the failure
+    -- comes from the writer thread, late, and still fails the call
+    local path = env.tmpfile("limited.bin")
+    local script = env.tmpfile("limited.lua")
+    local f = assert(io.open(script, "w"))
+    f:write(string.format([[
+      package.path, package.cpath = %q, %q
+      local s = require("ims.core").session { stall_timeout = 10 }
+      local res, err = s:request { url = %q, sink_file = %q, download_digests = { "sha512" } }
+      io.write(tostring(res), " ", err and err.code or "", " ", err and err.message or "")
+      s:close()
+    ]], package.path, package.cpath, base .. "/bytes/" .. 8 * 1024 * 1024, path))
+    f:close()
+    local p = assert(io.popen("sh -c 'ulimit -f 4096; trap \"\" XFSZ; exec lua5.4 " .. script .. " 2>&1'"))
+    local out = p:read("a")
+    p:close()
+    assert.matches("nil FILE cannot write " .. path .. ": File too large", out, 1, true)
+    local size = #env.read(path)
+    assert.is_true(size > 1024 * 1024 and size <= 2 * 1024 * 1024, "size " .. size)
+  end)
+
   -- Past 1 MiB the digests move to a worker thread (src/hasher.c); these cross that line in
   -- every path that touches the digests mid-stream: a resumed prefix, a restart, an abort.
   describe("hashing large bodies on a worker thread", function()
