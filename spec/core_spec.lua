@@ -168,7 +168,7 @@ describe("ims.core", function()
     end
   end)
 
-  -- Inline (no digests) and, past 1 MiB with digests, from the writer thread of src/hasher.c.
+  -- Without digests and, past 1 MiB, with them hashed on the worker thread of src/hasher.c.
   it("fails a download whose file cannot be written, naming the file and the reason", function()
     for _, digests in ipairs { {}, { "sha512" } } do
       local res, err = s:request { url = base .. "/bytes/" .. 3 * 1024 * 1024, sink_file = "/dev/full",
@@ -177,8 +177,8 @@ describe("ims.core", function()
       assert.equal("FILE", err.code)
       assert.matches("cannot write /dev/full: No space left on device", err.message, 1, true)
     end
-    -- a file that takes the first 2 MiB and then refuses (sh counts ulimit -f in 512-byte blocks): the failure
-    -- comes from the writer thread, late, and still fails the call
+    -- a file that takes the first 2 MiB and then refuses (sh counts ulimit -f in 512-byte blocks),
+    -- with the worker thread hashing: the call fails and the file keeps what was written
     local path = env.tmpfile("limited.bin")
     local script = env.tmpfile("limited.lua")
     local f = assert(io.open(script, "w"))

@@ -56,28 +56,12 @@ void ims_digests_update_inline(ims_digests *ds, const void *data, size_t len) {
   for (int i = 0; i < ds->n; i++) EVP_DigestUpdate(ds->ctx[i], data, len);
 }
 
-static void maybe_start(ims_digests *ds) {
+void ims_digests_update(ims_digests *ds, const void *data, size_t len) {
+  if (!ds->n || !len) return;
   if (!ds->worker && ds->background && ds->inline_bytes >= IMS_BACKGROUND_AFTER) {
     ds->worker = ims_hasher_start(ds);
     if (!ds->worker) ds->background = 0; /* no thread: hashing inline is slower, not wrong */
   }
-}
-
-int ims_digests_tee(ims_digests *ds, int fd, const void *data, size_t len) {
-  if (ds->n && len) maybe_start(ds);
-  if (ds->worker) {
-    int r = ims_hasher_tee(ds->worker, fd, data, len);
-    if (r >= 0) return r;
-  }
-  ims_digests_update(ds, data, len);
-  return ims_write_all(fd, data, len);
-}
-
-int ims_digests_flush(ims_digests *ds) { return ds->worker ? ims_hasher_drain(ds->worker) : 0; }
-
-void ims_digests_update(ims_digests *ds, const void *data, size_t len) {
-  if (!ds->n || !len) return;
-  maybe_start(ds);
   if (ds->worker) {
     ims_hasher_push(ds->worker, data, len);
     return;
@@ -87,7 +71,7 @@ void ims_digests_update(ims_digests *ds, const void *data, size_t len) {
 }
 
 int ims_digests_reset(ims_digests *ds) {
-  if (ds->worker) (void)ims_hasher_drain(ds->worker);
+  if (ds->worker) ims_hasher_drain(ds->worker);
   for (int i = 0; i < ds->n; i++)
     if (!EVP_DigestInit_ex(ds->ctx[i], md_of(ds->names[i]), NULL)) return -1;
   return 0;
@@ -97,7 +81,7 @@ int ims_digests_hex(ims_digests *ds, int i, char *hex) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   static const char digits[] = "0123456789abcdef";
-  if (ds->worker) (void)ims_hasher_drain(ds->worker);
+  if (ds->worker) ims_hasher_drain(ds->worker);
   if (!EVP_DigestFinal_ex(ds->ctx[i], md, &len)) return -1;
   for (unsigned int k = 0; k < len; k++) {
     hex[2 * k] = digits[md[k] >> 4];

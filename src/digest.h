@@ -25,13 +25,6 @@ int ims_digests_add(ims_digests *ds, const char *name, char *err, size_t errlen)
 #define IMS_BACKGROUND_AFTER (1u << 20)
 void ims_digests_background(ims_digests *ds);
 void ims_digests_update(ims_digests *ds, const void *data, size_t len);
-/* Hashes the bytes and writes them to fd (a download's file): on the writer thread once the
- * worker runs, so the caller only copies. Returns 0 or the errno of a failed write (maybe an
- * earlier one's: the writer reports late). */
-int ims_digests_tee(ims_digests *ds, int fd, const void *data, size_t len);
-/* Waits until everything teed is written: 0 or the errno of a failed write. Call it before
- * closing the fd. */
-int ims_digests_flush(ims_digests *ds);
 /* Hashes on the calling thread (the worker's own entry point). */
 void ims_digests_update_inline(ims_digests *ds, const void *data, size_t len);
 /* Restarts every digest from empty input (a rewound upload, a restarted download). */

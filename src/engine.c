@@ -241,12 +241,13 @@ static void finish(lua_State *L, ims_session *s, ims_transfer *t, CURLcode code)
   t->effective_url = dup_info(t->easy, CURLINFO_EFFECTIVE_URL);
   t->primary_ip = dup_info(t->easy, CURLINFO_PRIMARY_IP);
   detach_easy(s, t);
-  if (t->fd >= 0) { /* close now, once the writer thread is done: a failed close is a failed write */
-    int err = ims_digests_flush(&t->down);
-    if (close(t->fd) != 0 && !err) err = errno;
+  if (t->fd >= 0) { /* close now: a failed close is a failed write */
+    int rc = close(t->fd);
     t->fd = -1;
-    if (err && code == CURLE_OK) {
-      ims_sink_failed(t, err);
+    if (rc != 0 && code == CURLE_OK) {
+      char msg[300];
+      snprintf(msg, sizeof msg, "cannot write %s: %s", t->sink_path, strerror(errno));
+      ims_transfer_stop(t, "FILE", msg);
       code = CURLE_WRITE_ERROR;
     }
   }

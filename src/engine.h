@@ -166,8 +166,6 @@ int ims_cb_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
                     curl_off_t ulnow);
 int ims_progress_call(ims_transfer *t, int final);
 int ims_open_sink(ims_transfer *t);
-/* Stops t with a FILE failure naming its sink file and errno err; returns -1. */
-int ims_sink_failed(ims_transfer *t, int err);
 int ims_transfer_stop(ims_transfer *t, const char *code, const char *msg);
 int ims_buf_add(ims_buf *b, const char *p, size_t n);
 void ims_buf_free(ims_buf *b);

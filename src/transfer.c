@@ -43,14 +43,14 @@ void ims_buf_free(ims_buf *b) {
 
 /* Files, header list and digest contexts: what a transfer holds only while it runs. */
 void ims_transfer_release(ims_transfer *t) {
-  ims_digests_free(&t->up); /* first: the writer thread may still be writing to fd */
-  ims_digests_free(&t->down);
   if (t->in) fclose(t->in);
   t->in = NULL;
   if (t->fd >= 0) close(t->fd);
   t->fd = -1;
   curl_slist_free_all(t->slist);
   t->slist = NULL;
+  ims_digests_free(&t->up);
+  ims_digests_free(&t->down);
 }
 
 /* Everything, buffers included (the transfer is collected or the session closed). */
@@ -305,12 +305,6 @@ static int check_range(ims_transfer *t) {
   return ims_digests_reset(&t->down) ? stop(t, "OUT_OF_MEMORY", "digest reset failed") : 0;
 }
 
-int ims_sink_failed(ims_transfer *t, int err) {
-  char msg[300];
-  snprintf(msg, sizeof msg, "cannot write %s: %s", t->sink_path, strerror(err));
-  return stop(t, "FILE", msg);
-}
-
 int ims_open_sink(ims_transfer *t) {
   off_t start = t->status == 206 ? (off_t)t->range_from : 0;
   char msg[256];
@@ -364,13 +358,21 @@ size_t ims_cb_write(char *data, size_t size, size_t nmemb, void *ud) {
   }
   if (!t->range_checked && check_range(t)) return 0;
   if (t->sink_path && !t->sink_opened && ims_open_sink(t)) return 0;
+  ims_digests_update(&t->down, data, n);
   t->downloaded += (curl_off_t)n;
   if (t->fd >= 0) {
-    int err = ims_digests_tee(&t->down, t->fd, data, n);
-    if (err) return ims_sink_failed(t, err), 0;
+    for (size_t done = 0; done < n;) {
+      ssize_t w = write(t->fd, data + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot write %s: %s", t->sink_path, strerror(errno));
+        return stop(t, "FILE", msg), 0;
+      }
+      done += (size_t)w;
+    }
     return progress_by_bytes(t) ? 0 : n;
   }
-  ims_digests_update(&t->down, data, n);
   lua_State *L = t->s->L;
   if (prepare_call(t, call_with_chunk, "sink")) return 0;
   lua_pushlightuserdata(L, data);
