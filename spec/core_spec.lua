@@ -168,7 +168,6 @@ describe("ims.core", function()
     end
   end)
 
-  -- Without digests and, past 1 MiB, with them hashed on the worker thread of src/hasher.c.
   it("fails a download whose file cannot be written, naming the file and the reason", function()
     for _, digests in ipairs { {}, { "sha512" } } do
       local res, err = s:request { url = base .. "/bytes/" .. 3 * 1024 * 1024, sink_file = "/dev/full",
@@ -177,8 +176,9 @@ describe("ims.core", function()
       assert.equal("FILE", err.code)
       assert.matches("cannot write /dev/full: No space left on device", err.message, 1, true)
     end
-    -- a file that takes the first 2 MiB and then refuses (sh counts ulimit -f in 512-byte blocks),
-    -- with the worker thread hashing: the call fails and the file keeps what was written
+    -- /dev/full refuses the first write; this file takes 2 MiB (bash counts ulimit -f in KiB) and
+    -- then refuses, past the 1 MiB after which src/hasher.c's worker thread hashes: the call
+    -- fails and the file keeps what was written
     local path = env.tmpfile("limited.bin")
     local script = env.tmpfile("limited.lua")
     local f = assert(io.open(script, "w"))
@@ -190,7 +190,7 @@ describe("ims.core", function()
       s:close()
     ]], package.path, package.cpath, base .. "/bytes/" .. 8 * 1024 * 1024, path))
     f:close()
-    local p = assert(io.popen("sh -c 'ulimit -f 4096; trap \"\" XFSZ; exec lua5.4 " .. script .. " 2>&1'"))
+    local p = assert(io.popen("bash -c 'ulimit -f 2048; trap \"\" XFSZ; exec lua5.4 " .. script .. " 2>&1'"))
     local out = p:read("a")
     p:close()
     assert.matches("nil FILE cannot write " .. path .. ": File too large", out, 1, true)

@@ -310,11 +310,12 @@ int ims_open_sink(ims_transfer *t) {
   char msg[256];
   t->sink_opened = 1;
   t->fd = open(t->sink_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  struct stat st;
+  int bad = t->fd < 0 || fstat(t->fd, &st) != 0;
   /* Truncate only when the size is wrong: on ext4 a truncate to 0, even of an empty file, arms
    * auto_da_alloc, and the close then writes the whole file back (0.6 s for 1 GiB here). */
-  struct stat st;
-  if (t->fd < 0 || fstat(t->fd, &st) != 0 || (st.st_size != start && ftruncate(t->fd, start) != 0) ||
-      lseek(t->fd, start, SEEK_SET) < 0) {
+  if (!bad && st.st_size != start) bad = ftruncate(t->fd, start) != 0;
+  if (bad || lseek(t->fd, start, SEEK_SET) < 0) {
     snprintf(msg, sizeof msg, "cannot write %s: %s", t->sink_path, strerror(errno));
     return stop(t, "FILE", msg);
   }
