@@ -3,10 +3,16 @@ Glance as the authenticated project, and both bodies stream in PIECE-sized piece
 
 The upstream side is a raw socket rather than http.client so that `Expect: 100-continue` can be
 honoured end to end: the client's body is read only once Glance asks for it, and a final answer
-Glance gives before reading (409, 415, ...) reaches the client without the body being sent."""
+Glance gives before reading (409, 415, ...) reaches the client without the body being sent.
+
+Upstream connections are kept alive and reused: a new connection per request made Glance's
+single process accept (and the emulator open) one socket per call, a cost paid on every call
+of a bulk run. A connection goes back to the pool only after a complete exchange (request
+body sent, response body read to its framed end, no `Connection: close`)."""
 
 import select
 import socket
+import threading
 from http.client import parse_headers
 
 from .glance import TIMEOUT, identity_headers
@@ -23,8 +29,58 @@ IDENTITY = ("x-identity", "x-project", "x-tenant", "x-user", "x-domain", "x-role
 CONTINUE_WAIT = 1.0    # seconds to wait for Glance's 100 Continue before sending the body anyway
 
 
+IDLE_MAX = 16          # idle upstream connections kept per Glance
+
+
 class UpstreamError(Exception):
     pass
+
+
+class _Closed(Exception):
+    """A reused connection that Glance had closed before answering."""
+
+
+class _Pool:
+    """Idle keep-alive connections to Glance, shared by the server's threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.idle = {}
+
+    def take(self, glance):
+        """(sock, rfp, reused): an idle connection that is still quiet, else a new one."""
+        key = (glance.host, glance.port)
+        while True:
+            with self.lock:
+                conns = self.idle.get(key)
+                conn = conns.pop() if conns else None
+            if conn is None:
+                break
+            readable, _, _ = select.select([conn[0]], [], [], 0)
+            if not readable:        # an idle connection has nothing to say; EOF or junk does
+                return conn[0], conn[1], True
+            _close(conn)
+        try:
+            sock = socket.create_connection(key, timeout=TIMEOUT)
+        except OSError as e:
+            raise UpstreamError("cannot reach Glance at %s: %s" % (glance.url, e)) from None
+        return sock, sock.makefile("rb", buffering=PIECE), False
+
+    def give(self, glance, conn):
+        with self.lock:
+            conns = self.idle.setdefault((glance.host, glance.port), [])
+            if len(conns) < IDLE_MAX:
+                conns.append(conn[:2])
+                return
+        _close(conn)
+
+
+_pool = _Pool()
+
+
+def _close(conn):
+    conn[1].close()
+    conn[0].close()
 
 
 def is_glance_path(path):
@@ -49,7 +105,6 @@ def _request_head(ctx, glance, body):
         if low not in HOP and not low.startswith(IDENTITY):
             lines.append("%s: %s" % (name, value))
     lines += ["%s: %s" % kv for kv in identity_headers(ctx.ident).items()]
-    lines.append("Connection: close")
     if body.declared:
         lines.append("Transfer-Encoding: chunked" if body.length is None else
                      "Content-Length: %d" % body.length)
@@ -60,6 +115,8 @@ def _request_head(ctx, glance, body):
 def _read_head(rfp):
     """(status, reason, headers) of the next response, 1xx included."""
     line = rfp.readline(65537)
+    if not line:
+        raise _Closed()
     parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise UpstreamError("Glance sent no valid status line (%r)" % line[:80])
@@ -74,8 +131,8 @@ def _final_head(rfp, head=None):
 
 
 def _send_body(body, sock, chunked):
-    """Client body -> Glance. Stops quietly when Glance stops reading (it has answered);
-    failures on the client side propagate."""
+    """Client body -> Glance; whether all of it was sent. Stops quietly when Glance stops
+    reading (it has answered); failures on the client side propagate."""
     while True:
         piece = body.read(PIECE)
         if chunked:
@@ -86,36 +143,54 @@ def _send_body(body, sock, chunked):
             if data:
                 sock.sendall(data)
         except (BrokenPipeError, ConnectionResetError):
-            return
+            return False
         if not piece:
-            return
+            return True
 
 
 def forward(ctx, glance, public_url):
+    """Relays the request to Glance and its answer back. A reused connection found closed or
+    reset before any answer is replaced by a new one, if the client's body is untouched (Glance
+    ends idle connections; http.client and urllib3 retry such a request the same way)."""
+    while True:
+        conn = _pool.take(glance)
+        reusable = False
+        try:
+            reusable = _exchange(ctx, glance, public_url, conn)
+            return
+        except (_Closed, BrokenPipeError, ConnectionResetError) as e:
+            if ctx.out.started:
+                raise
+            if not conn[2] or ctx.body.consumed:
+                raise UpstreamError("Glance connection failed: %s" % (
+                    e if str(e) else "closed without answering")) from None
+        except (OSError, ValueError) as e:
+            if ctx.out.started:
+                raise
+            raise UpstreamError("Glance connection failed: %s" % e) from None
+        finally:
+            if reusable:
+                _pool.give(glance, conn)
+            else:
+                _close(conn)
+
+
+def _exchange(ctx, glance, public_url, conn):
+    """One request and its response on `conn`; whether the connection can carry another."""
     body = ctx.body
-    try:
-        sock = socket.create_connection((glance.host, glance.port), timeout=TIMEOUT)
-    except OSError as e:
-        raise UpstreamError("cannot reach Glance at %s: %s" % (glance.url, e)) from None
-    try:
-        sock.sendall(_request_head(ctx, glance, body))
-        rfp = sock.makefile("rb", buffering=PIECE)
-        head = None
-        if body.declared:
-            ready, _, _ = select.select([sock], [], [], CONTINUE_WAIT)
-            if ready:
-                head = _read_head(rfp)
-            if head is None or head[0] == 100:
-                head = None
-                _send_body(body, sock, body.length is None)
-        status, reason, headers = _final_head(rfp, head)
-        _relay(ctx, status, reason, headers, rfp, glance, public_url)
-    except (OSError, ValueError) as e:
-        if ctx.out.started:
-            raise
-        raise UpstreamError("Glance connection failed: %s" % e) from None
-    finally:
-        sock.close()
+    sock, rfp = conn[0], conn[1]
+    sock.sendall(_request_head(ctx, glance, body))
+    head, sent = None, not body.declared
+    if body.declared:
+        ready, _, _ = select.select([sock], [], [], CONTINUE_WAIT)
+        if ready:
+            head = _read_head(rfp)
+        if head is None or head[0] == 100:
+            head = None
+            sent = _send_body(body, sock, body.length is None)
+    status, reason, headers = _final_head(rfp, head)
+    framed = _relay(ctx, status, reason, headers, rfp, glance, public_url)
+    return sent and framed and "close" not in (headers.get("Connection") or "").lower()
 
 
 def _relay(ctx, status, reason, headers, rfp, glance, public_url):
@@ -127,11 +202,13 @@ def _relay(ctx, status, reason, headers, rfp, glance, public_url):
         if low == "location" and value.startswith(glance.url):
             value = public_url + value[len(glance.url):]   # Glance names itself; clients see us
         out_headers.append((name, value))
+    framed = True
     if ctx.method == "HEAD" or status in (204, 304):
         upstream, length = None, int(headers.get("Content-Length") or 0)
     else:
         upstream = BodyReader(rfp, headers, until_close=True)
         length = upstream.length
+        framed = upstream.chunked or length is not None
     ctx.out.start(status, out_headers, reason=reason, length=length)
     while upstream is not None:
         piece = upstream.read(PIECE)
@@ -139,3 +216,4 @@ def _relay(ctx, status, reason, headers, rfp, glance, public_url):
             break
         ctx.out.write(piece)
     ctx.out.finish()
+    return framed
