@@ -152,7 +152,7 @@ describe("OBS emulator", function()
   end)
 
   it("verifies the signers against published vectors (emulator/test_obs.py)", function()
-    local rc, out = sh("/usr/bin/python3 -m unittest emulator.test_obs")
+    local rc, out = env.emulator_unittest("test_obs")
     assert.equal(0, rc, out)
     assert.matches("OK", out)
   end)

@@ -153,6 +153,17 @@ end
 function env.sha512_file(path) return digest_file("sha512sum", path) end
 function env.md5_file(path) return digest_file("md5sum", path) end
 
+-- Runs the emulator's Python test module emulator/NAME.py (unittest, development mode so that
+-- unclosed sockets and files warn); returns its exit status and output. Without LD_PRELOAD, as
+-- for spawn below.
+function env.emulator_unittest(name)
+  local p = assert(io.popen("env -u LD_PRELOAD /usr/bin/python3 -X dev -m unittest emulator."
+    .. name .. " 2>&1; echo \"rc=$?\""))
+  local out = p:read("a")
+  p:close()
+  return tonumber(out:match("rc=(%d+)%s*$")), out:gsub("rc=%d+%s*$", "")
+end
+
 -- Starts a helper process that prints "PORT PID" once listening; returns the port and a
 -- function that stops it. Without LD_PRELOAD: under `make asan` that holds libasan, which the
 -- helper must not load.
