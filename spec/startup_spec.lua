@@ -17,6 +17,30 @@ local function run(code)
 end
 
 describe("require \"ims\"", function()
+  it("loads each service on its first use, as the same table", function()
+    local out = run [[
+      local ims = require "ims"
+      local c = ims.new { endpoint = "http://127.0.0.1:9", auth = { token = "t" } }
+      local function loaded()
+        local t = {}
+        for _, m in ipairs { "ims.images", "ims.cloudimages", "ims.jobs", "ims.obs" } do
+          t[#t + 1] = tostring(package.loaded[m] ~= nil)
+        end
+        return table.concat(t, " ")
+      end
+      print("before", loaded())
+      local images = c.images
+      print("images", type(images.list), rawequal(images, c.images), getmetatable(images).__name,
+        images.client == c, loaded())
+      print("cloudimages", type(c.cloudimages.list), loaded())
+      print("jobs", type(c.jobs.wait_all), getmetatable(c.jobs).__name, loaded())
+    ]]
+    assert.matches("before\tfalse false false false\n", out, 1, true)
+    assert.matches("images\tfunction\ttrue\tims.Images\ttrue\ttrue false false false\n", out, 1, true)
+    assert.matches("cloudimages\tfunction\ttrue true ", out, 1, true)
+    assert.matches("jobs\tfunction\tims.Jobs\ttrue true true ", out, 1, true)
+  end)
+
   it("leaves the C core and OBS unloaded until they are used", function()
     local out = run [[
       local ims = require "ims"

@@ -8,9 +8,6 @@ local core = require "ims.native"
 local auth = require "ims.auth"
 local engine = require "ims.engine"
 local errors = require "ims.errors"
-local cloudimages = require "ims.cloudimages"
-local images = require "ims.images"
-local jobs = require "ims.jobs"
 local journal = require "ims.journal"
 local json = require "ims.json"
 local policy = require "ims.policy"
@@ -25,14 +22,19 @@ M.VERSION = VERSION
 local Client = {}
 Client.__index = Client
 
--- client.obs loads ims.obs on its first use (`require "ims"` stays fast for scripts that never
--- touch OBS): until then it is a table whose first lookup gives it the Obs metatable. The
--- client's own method lookups stay plain table reads.
-local LazyObs = { __index = function(t, k)
-  local Obs = require("ims.obs").Obs
-  setmetatable(t, Obs)
-  return Obs[k]
-end }
+-- The services load their modules on first use, so `require "ims"` stays fast and a script
+-- pays only for the services it touches: until then each is a table holding the client, whose
+-- first lookup makes that same table the service (its module's `new(client, self)`), so its
+-- identity never changes. The client's own method lookups stay plain table reads.
+local function lazy(module)
+  return { __index = function(t, k)
+    setmetatable(t, nil)
+    require(module).new(t.client, t)
+    return t[k]
+  end }
+end
+local SERVICES = { images = lazy "ims.images", cloudimages = lazy "ims.cloudimages",
+  jobs = lazy "ims.jobs", obs = lazy "ims.obs" }
 Client.__name = "ims.Client"
 
 local OPTIONS = {
@@ -168,10 +170,7 @@ function M.new(opts)
     },
   }, Client)
   self._engine = engine.new(self._session)
-  self.images = images.new(self)
-  self.cloudimages = cloudimages.new(self)
-  self.jobs = jobs.new(self)
-  self.obs = setmetatable({ client = self }, LazyObs)
+  for name, mt in pairs(SERVICES) do self[name] = setmetatable({ client = self }, mt) end
   return self
 end
 

@@ -76,8 +76,11 @@ local LIST_QUERY = {
   sort_dir = { "asc", "desc" }, max = "integer",
 }
 
-function M.new(client)
-  return setmetatable({ client = client }, Cloud)
+-- The service for `client`, made in `self` when given (client.lua's first-use stub).
+function M.new(client, self)
+  self = setmetatable(self or {}, Cloud)
+  self.client = client
+  return self
 end
 
 local check = base.check

@@ -41,8 +41,10 @@ local LIST_QUERY = {
 }
 local DELETE_OPTS = { ignore_missing = "boolean" }
 
-function M.new(client)
-  local self = setmetatable({ client = client }, Images)
+-- The service for `client`, made in `self` when given (client.lua's first-use stub).
+function M.new(client, self)
+  self = setmetatable(self or {}, Images)
+  self.client = client
   self._image_mt, self._member_mt = objects.metatables(self)
   return self
 end

@@ -33,8 +33,10 @@ local WAIT_OPTS = { timeout = "number", interval = "number", max_interval = "num
 
 local methods = {}
 
-function M.new(client)
-  local self = setmetatable({ client = client }, Jobs)
+-- The service for `client`, made in `self` when given (client.lua's first-use stub).
+function M.new(client, self)
+  self = setmetatable(self or {}, Jobs)
+  self.client = client
   self._mt = { __index = methods, __name = "ims.Job", jobs = self }
   return self
 end

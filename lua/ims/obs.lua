@@ -20,7 +20,12 @@ local Obs = {}
 Obs.__index = Obs
 Obs.__name = "ims.Obs"
 
-function M.new(client) return setmetatable({ client = client }, Obs) end
+-- The service for `client`, made in `self` when given (client.lua's first-use stub).
+function M.new(client, self)
+  self = setmetatable(self or {}, Obs)
+  self.client = client
+  return self
+end
 M.Obs = Obs
 
 local function F(name) return "ims.obs:" .. name end
