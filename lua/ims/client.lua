@@ -28,8 +28,9 @@ Client.__index = Client
 -- identity never changes. The client's own method lookups stay plain table reads.
 local function lazy(module)
   return { __index = function(t, k)
+    local m = require(module) -- a failing require leaves the stub to try again
     setmetatable(t, nil)
-    require(module).new(t.client, t)
+    m.new(t.client, t)
     return t[k]
   end }
 end
