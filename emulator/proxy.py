@@ -27,8 +27,6 @@ OWN = {"date", "server"}
 IDENTITY = ("x-identity", "x-project", "x-tenant", "x-user", "x-domain", "x-role", "x-service",
             "x-auth", "x-is-admin", "x-sdk", "x-security", "authorization")
 CONTINUE_WAIT = 1.0    # seconds to wait for Glance's 100 Continue before sending the body anyway
-
-
 IDLE_MAX = 16          # idle upstream connections kept per Glance
 
 
@@ -37,7 +35,22 @@ class UpstreamError(Exception):
 
 
 class _Closed(Exception):
-    """A reused connection that Glance had closed before answering."""
+    """Glance closed the connection where a response should start."""
+
+
+# What a connection that was reused fails with when Glance had already closed it.
+STALE = (_Closed, BrokenPipeError, ConnectionResetError)
+
+
+class _Conn:
+    def __init__(self, sock):
+        self.sock = sock
+        self.rfp = sock.makefile("rb", buffering=PIECE)
+        self.reused = False
+
+    def close(self):
+        self.rfp.close()
+        self.sock.close()
 
 
 class _Pool:
@@ -48,7 +61,7 @@ class _Pool:
         self.idle = {}
 
     def take(self, glance):
-        """(sock, rfp, reused): an idle connection that is still quiet, else a new one."""
+        """An idle connection that is still quiet (marked reused), else a new one."""
         key = (glance.host, glance.port)
         while True:
             with self.lock:
@@ -56,31 +69,26 @@ class _Pool:
                 conn = conns.pop() if conns else None
             if conn is None:
                 break
-            readable, _, _ = select.select([conn[0]], [], [], 0)
+            readable, _, _ = select.select([conn.sock], [], [], 0)
             if not readable:        # an idle connection has nothing to say; EOF or junk does
-                return conn[0], conn[1], True
-            _close(conn)
+                conn.reused = True
+                return conn
+            conn.close()
         try:
-            sock = socket.create_connection(key, timeout=TIMEOUT)
+            return _Conn(socket.create_connection(key, timeout=TIMEOUT))
         except OSError as e:
             raise UpstreamError("cannot reach Glance at %s: %s" % (glance.url, e)) from None
-        return sock, sock.makefile("rb", buffering=PIECE), False
 
     def give(self, glance, conn):
         with self.lock:
             conns = self.idle.setdefault((glance.host, glance.port), [])
             if len(conns) < IDLE_MAX:
-                conns.append(conn[:2])
+                conns.append(conn)
                 return
-        _close(conn)
+        conn.close()
 
 
 _pool = _Pool()
-
-
-def _close(conn):
-    conn[1].close()
-    conn[0].close()
 
 
 def is_glance_path(path):
@@ -116,7 +124,7 @@ def _read_head(rfp):
     """(status, reason, headers) of the next response, 1xx included."""
     line = rfp.readline(65537)
     if not line:
-        raise _Closed()
+        raise _Closed("closed without answering")
     parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise UpstreamError("Glance sent no valid status line (%r)" % line[:80])
@@ -158,27 +166,22 @@ def forward(ctx, glance, public_url):
         try:
             reusable = _exchange(ctx, glance, public_url, conn)
             return
-        except (_Closed, BrokenPipeError, ConnectionResetError) as e:
+        except (_Closed, OSError, ValueError) as e:
             if ctx.out.started:
                 raise
-            if not conn[2] or ctx.body.consumed:
-                raise UpstreamError("Glance connection failed: %s" % (
-                    e if str(e) else "closed without answering")) from None
-        except (OSError, ValueError) as e:
-            if ctx.out.started:
-                raise
-            raise UpstreamError("Glance connection failed: %s" % e) from None
+            if not (isinstance(e, STALE) and conn.reused and not ctx.body.consumed):
+                raise UpstreamError("Glance connection failed: %s" % e) from None
         finally:
             if reusable:
                 _pool.give(glance, conn)
             else:
-                _close(conn)
+                conn.close()
 
 
 def _exchange(ctx, glance, public_url, conn):
     """One request and its response on `conn`; whether the connection can carry another."""
     body = ctx.body
-    sock, rfp = conn[0], conn[1]
+    sock, rfp = conn.sock, conn.rfp
     sock.sendall(_request_head(ctx, glance, body))
     head, sent = None, not body.declared
     if body.declared:

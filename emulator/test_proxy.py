@@ -119,7 +119,7 @@ class ProxyConnections(unittest.TestCase):
     def close_idle(self):
         for conns in proxy._pool.idle.values():
             for conn in conns:
-                proxy._close(conn)
+                conn.close()
 
     def serve(self, behave=lambda n, k: "keep"):
         up = Upstream(behave)
